@@ -1,0 +1,1 @@
+"""Analysis: pure functions from captured records to stage totals, hotspots and findings."""

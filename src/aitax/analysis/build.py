@@ -1,0 +1,126 @@
+"""Assemble a Run from the captures of its passes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from aitax.analysis.cost import cost_per_1000
+from aitax.analysis.frames import ModuleResolver
+from aitax.analysis.hotspots import rank_hotspots
+from aitax.analysis.rules import diagnose
+from aitax.analysis.rules.base import RuleContext
+from aitax.analysis.samples import Sample, build_samples
+from aitax.analysis.stages import attribute_stages, auto_fractions, marked_totals, request_stats
+from aitax.capture.capture_file import Capture
+from aitax.config import Config
+from aitax.model.run import Environment, PassResult, Run
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CpuProfile:
+    """The CPU pass's pyinstrument records, with a stage label per record."""
+
+    frame_records: Sequence[tuple[Sequence[str], float]]
+    labels: Sequence[str | None]
+    sys_path: Sequence[str]
+    sys_prefixes: Sequence[str]
+    wall_s: float
+
+
+@dataclass
+class RunInputs:
+    target: str
+    argv: list[str]
+    started_at: datetime
+    passes: list[PassResult]
+    clean: Capture | None
+    cpu_capture: Capture | None
+    cpu: CpuProfile | None
+    config: Config
+    instance_cost_per_hour: float
+    environment: Environment
+    artifacts: dict[str, str]
+
+
+def load_samples(cpu: CpuProfile | None, config: Config) -> list[Sample]:
+    if cpu is None:
+        return []
+    resolver = ModuleResolver(tuple(cpu.sys_path), tuple(cpu.sys_prefixes))
+    return build_samples(
+        cpu.frame_records, cpu.labels, resolver, config.user_rules, config.default_rules
+    )
+
+
+def build_run(inputs: RunInputs) -> Run:
+    """Combine the clean pass's timings with the CPU pass's samples into one Run."""
+    samples = load_samples(inputs.cpu, inputs.config)
+    notes: list[str] = []
+
+    clean = inputs.clean
+    timing = clean if clean is not None else _fallback_timing(inputs, notes)
+    marked = marked_totals(timing.stages)
+    fractions = auto_fractions(samples) if samples else None
+    if fractions is None and timing.wall_s > sum(m.exclusive_ns for m in marked.values()) / 1e9:
+        notes.append("No CPU samples: time outside marked stages is reported as 'other'.")
+
+    stages = attribute_stages(timing.wall_s, marked, fractions)
+    requests = request_stats(timing.requests)
+    if requests.count == 0:
+        notes.append(
+            "No requests were marked, so latency percentiles and cost are missing; "
+            "wrap each prediction in `with aitax.request():`."
+        )
+
+    sample_s = sum(sample.seconds for sample in samples)
+    context = RuleContext(
+        wall_s=timing.wall_s,
+        stages=stages,
+        requests=requests,
+        stage_events=timing.stages,
+        request_events=timing.requests,
+        samples=samples,
+        sample_scale=timing.wall_s / sample_s if sample_s > 0 else 1.0,
+    )
+
+    return Run(
+        target=inputs.target,
+        argv=inputs.environment.command,
+        exit_code=timing.exit_code,
+        wall_s=timing.wall_s,
+        cpu_s=timing.cpu_s,
+        peak_rss_bytes=timing.peak_rss_bytes,
+        started_at=inputs.started_at.isoformat(timespec="seconds"),
+        requests=requests,
+        stages=stages,
+        hotspots=rank_hotspots(samples),
+        findings=diagnose(context),
+        passes=inputs.passes,
+        cost=cost_per_1000(requests, inputs.instance_cost_per_hour),
+        environment=inputs.environment,
+        traceback=timing.traceback,
+        notes=notes,
+        artifacts=inputs.artifacts,
+    )
+
+
+def _fallback_timing(inputs: RunInputs, notes: list[str]) -> Capture:
+    """Use the CPU pass's markers when the clean pass produced nothing."""
+    if inputs.cpu_capture is not None:
+        notes.append(
+            "The clean timing pass produced no capture; times come from the CPU pass and "
+            "include the profiler's overhead."
+        )
+        return inputs.cpu_capture
+    notes.append("No pass produced a capture; the report has no measurements.")
+    return Capture("clean", exit_code=1, wall_s=0.0, cpu_s=0.0, peak_rss_bytes=None,
+                   traceback=None)
+
+
+def relative_artifact(path: Path, report_dir: Path) -> str:
+    return path.relative_to(report_dir).as_posix()

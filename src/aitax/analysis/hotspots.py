@@ -1,0 +1,72 @@
+"""Hotspots: functions ranked by self time in the CPU pass."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aitax.analysis.samples import Sample
+from aitax.model.run import Hotspot
+
+DEFAULT_HOTSPOT_COUNT = 50
+
+_FunctionKey = tuple[str, str, int]
+
+
+@dataclass
+class _Totals:
+    self_s: float = 0.0
+    total_s: float = 0.0
+    user_code: bool = False
+    self_by_stage: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    total_by_stage: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+def rank_hotspots(samples: Sequence[Sample], limit: int = DEFAULT_HOTSPOT_COUNT) -> list[Hotspot]:
+    """Rank functions by self time, with cumulative time as the tie-breaker.
+
+    A recursive function counts once per sample in its cumulative time.
+    """
+    totals = _accumulate(samples)
+    sample_s = sum(sample.seconds for sample in samples)
+    ordered = sorted(totals.items(), key=lambda item: (-item[1].self_s, -item[1].total_s, item[0]))
+
+    hotspots = []
+    for rank, ((function, file, line), entry) in enumerate(ordered[:limit], start=1):
+        by_stage = entry.self_by_stage or entry.total_by_stage
+        hotspots.append(
+            Hotspot(
+                rank=rank,
+                function=function,
+                file=file,
+                line=line,
+                stage=max(by_stage, key=by_stage.__getitem__),
+                self_s=entry.self_s,
+                total_s=entry.total_s,
+                share=entry.self_s / sample_s if sample_s > 0 else 0.0,
+                user_code=entry.user_code,
+            )
+        )
+    return hotspots
+
+
+def _accumulate(samples: Sequence[Sample]) -> dict[_FunctionKey, _Totals]:
+    totals: dict[_FunctionKey, _Totals] = defaultdict(_Totals)
+    for sample in samples:
+        leaf = sample.frames[-1]
+        leaf_entry = totals[(leaf.function, leaf.file, leaf.line)]
+        leaf_entry.self_s += sample.seconds
+        leaf_entry.self_by_stage[sample.stage] += sample.seconds
+
+        seen: set[_FunctionKey] = set()
+        for frame in sample.frames:
+            key = (frame.function, frame.file, frame.line)
+            if key in seen:
+                continue
+            seen.add(key)
+            entry = totals[key]
+            entry.total_s += sample.seconds
+            entry.total_by_stage[sample.stage] += sample.seconds
+            entry.user_code = frame.user_code
+    return totals

@@ -1,0 +1,27 @@
+"""Diagnosis rules. Each rule is one small class; `diagnose` runs them all and ranks the findings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from aitax.analysis.rules.base import Rule, RuleContext
+from aitax.analysis.rules.batching import BatchRule
+from aitax.analysis.rules.caching import CacheRule
+from aitax.analysis.rules.logging_cost import LoggingRule
+from aitax.analysis.rules.vectorize import VectorizeRule
+from aitax.model.run import Finding
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RULES: tuple[Rule, ...] = (VectorizeRule(), BatchRule(), CacheRule(), LoggingRule())
+
+
+def diagnose(context: RuleContext, rules: Sequence[Rule] = DEFAULT_RULES) -> list[Finding]:
+    """Run every rule and return the findings, largest estimated saving first."""
+    findings: list[Finding] = []
+    for rule in rules:
+        found = rule.evaluate(context)
+        logger.debug("rule %s found %d problems", rule.name, len(found))
+        findings.extend(found)
+    return sorted(findings, key=lambda finding: -finding.estimated_saving_ms)

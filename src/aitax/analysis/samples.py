@@ -1,0 +1,57 @@
+"""CPU-pass samples: stacks with their duration and the stage they were taken in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aitax.analysis.classify import DEFAULT_RULES, ModuleRule, classify
+from aitax.analysis.frames import FrameInfo, ModuleResolver, parse_frame, strip_harness
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One CPU-pass sample. `frames` run from the root to the leaf."""
+
+    frames: tuple[FrameInfo, ...]
+    seconds: float
+    marked_stage: str | None
+    stage: str
+
+    @property
+    def auto(self) -> bool:
+        return self.marked_stage is None
+
+
+def build_samples(
+    frame_records: Sequence[tuple[Sequence[str], float]],
+    labels: Sequence[str | None],
+    resolver: ModuleResolver,
+    user_rules: Sequence[ModuleRule] = (),
+    default_rules: Sequence[ModuleRule] = DEFAULT_RULES,
+) -> list[Sample]:
+    """Turn pyinstrument frame records and their stage labels into classified samples.
+
+    Samples that contain only aitax's own frames (its start and stop) are dropped.
+    """
+    if len(labels) != len(frame_records):
+        raise ValueError(
+            f"{len(labels)} stage labels for {len(frame_records)} samples; the capture is damaged"
+        )
+
+    parsed: dict[str, FrameInfo] = {}
+    samples: list[Sample] = []
+    for (stack, seconds), label in zip(frame_records, labels, strict=True):
+        frames = strip_harness([_parse_cached(frame_id, resolver, parsed) for frame_id in stack])
+        if not frames:
+            continue
+        stage = label if label is not None else classify(frames, user_rules, default_rules)
+        samples.append(Sample(tuple(frames), float(seconds), label, stage))
+    return samples
+
+
+def _parse_cached(frame_id: str, resolver: ModuleResolver, cache: dict[str, FrameInfo]) -> FrameInfo:
+    frame = cache.get(frame_id)
+    if frame is None:
+        frame = cache[frame_id] = parse_frame(frame_id, resolver)
+    return frame

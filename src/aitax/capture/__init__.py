@@ -1,0 +1,1 @@
+"""Capture: run the target in separate passes and save what each pass measured."""

@@ -1,0 +1,166 @@
+"""The process that runs one pass: it runs the target as `python` would and saves a capture.
+
+The runner starts `python -m aitax.capture.child SPEC` once per pass. The spec
+is a JSON file naming the pass, the target and the capture folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import runpy
+import sys
+import time
+import traceback
+import types
+from pathlib import Path
+from typing import Any, Protocol
+
+from aitax import markers
+from aitax.capture.capture_file import Capture, capture_to_json, write_json_atomic
+
+CAPTURE_NAME = "{pass_name}.json"
+
+_OWN_FILES = (__file__, runpy.__file__)
+
+
+class PassHooks(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self, out_dir: Path) -> dict[str, Any]: ...
+
+
+class _NoHooks:
+    def start(self) -> None:
+        return None
+
+    def stop(self, out_dir: Path) -> dict[str, Any]:
+        return {}
+
+
+def build_hooks(spec: dict[str, Any]) -> PassHooks:
+    """Return the profiler hooks of the pass that `spec` names."""
+    pass_name = spec["pass"]
+    if pass_name == "clean":
+        return _NoHooks()
+    if pass_name == "cpu":
+        from aitax.capture.cpu import CpuPass
+
+        return CpuPass(interval=float(spec.get("interval", 0.001)))
+    raise ValueError(f"pass {pass_name!r} is unknown")
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    out_dir = Path(spec["out_dir"])
+    hooks = build_hooks(spec)
+
+    recorder = markers.Recorder()
+    markers.install(recorder)
+    _prepare_sys(spec)
+
+    wall_start = time.perf_counter()
+    cpu_start = time.process_time()
+    hooks.start()
+    exit_code, tb_text = _run_target(spec)
+    try:
+        extra = hooks.stop(out_dir)
+    finally:
+        markers.install(None)
+    wall_s = time.perf_counter() - wall_start
+    cpu_s = time.process_time() - cpu_start
+
+    capture = Capture(
+        pass_name=spec["pass"],
+        exit_code=exit_code,
+        wall_s=wall_s,
+        cpu_s=cpu_s,
+        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        traceback=tb_text,
+        stages=recorder.stages,
+        requests=recorder.requests,
+        extra=extra,
+    )
+    write_json_atomic(out_dir / CAPTURE_NAME.format(pass_name=spec["pass"]), capture_to_json(capture))
+    return exit_code
+
+
+def _prepare_sys(spec: dict[str, Any]) -> None:
+    """Set argv and path[0] as `python SCRIPT` or `python -m MODULE` sets them."""
+    target = spec["target"]
+    if target["kind"] == "script":
+        script = target["name"]
+        sys.argv = [script, *target["args"]]
+        sys.path[0] = os.path.dirname(os.path.abspath(script))
+    else:
+        # runpy.run_module(alter_sys=True) replaces argv[0] with the module's path.
+        sys.argv = ["-m", *target["args"]]
+        sys.path[0] = os.getcwd()
+
+
+def _run_target(spec: dict[str, Any]) -> tuple[int, str | None]:
+    """Run the target as __main__; return its exit status and, if it raised, its traceback."""
+    target = spec["target"]
+    try:
+        if target["kind"] == "script":
+            _run_script(target["name"])
+        else:
+            runpy.run_module(target["name"], run_name="__main__", alter_sys=True)
+    except SystemExit as exit_request:
+        return _exit_status(exit_request), None
+    except BaseException as error:  # noqa: BLE001 - the target's error is reported, as python does
+        text = _format_target_traceback(error)
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        return (130 if isinstance(error, KeyboardInterrupt) else 1), text
+    return 0, None
+
+
+def _run_script(script: str) -> None:
+    path = os.path.abspath(script)
+    if os.path.isdir(path) or not path.endswith((".py", ".pyw")) and _is_zip(path):
+        runpy.run_path(path, run_name="__main__")
+        return
+
+    # A real module object named __main__, so that objects defined in the script
+    # pickle as they do under python.
+    module = types.ModuleType("__main__")
+    module.__file__ = path
+    module.__builtins__ = __builtins__
+    module.__cached__ = None  # type: ignore[attr-defined]
+    sys.modules["__main__"] = module
+    with open(path, "rb") as handle:
+        code = compile(handle.read(), path, "exec", dont_inherit=True)
+    exec(code, module.__dict__)
+
+
+def _is_zip(path: str) -> bool:
+    import zipfile
+
+    return zipfile.is_zipfile(path)
+
+
+def _exit_status(exit_request: SystemExit) -> int:
+    code = exit_request.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF if code >= 0 else code % 256
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+def _format_target_traceback(error: BaseException) -> str:
+    """Format the traceback as python would print it, without this module's frames."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename in _OWN_FILES:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb))
+
+
+if __name__ == "__main__":
+    status = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(status)

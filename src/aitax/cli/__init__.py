@@ -1,0 +1,1 @@
+"""The `aitax` command line."""

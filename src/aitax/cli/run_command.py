@@ -1,0 +1,130 @@
+"""`aitax run`: profile a script or module in separate passes and write the report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from aitax.capture.runner import DEFAULT_PASSES, PASS_NAMES
+from aitax.capture.target import module_target, script_target
+from aitax.errors import EXIT_INTERRUPTED, AitaxError
+from aitax.model.io import RUN_FILE
+from aitax.profile import REPORT_FILE, ProfileOptions, profile_target
+
+HELP = """\
+Run SCRIPT (or -m MODULE) as python would, once per pass: a clean timing pass,
+then a CPU pass under pyinstrument. Write run.json, report.html and the profile
+files to reports/<target>-<UTC time>/, or to -o DIR.
+"""
+
+PASS_TITLES = {"clean": "clean timing pass", "cpu": "CPU pass (pyinstrument)"}
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("run", help="profile a pipeline and write the report", description=HELP,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-m", dest="module", metavar="MODULE", help="run a module, as python -m does")
+    parser.add_argument("-o", "--output", type=Path, metavar="DIR", help="report folder to write")
+    parser.add_argument("--force", action="store_true", help="replace the report folder if it exists")
+    parser.add_argument(
+        "--passes",
+        default=",".join(DEFAULT_PASSES),
+        help=f"comma-separated passes to run, from {','.join(PASS_NAMES)} (default: all)",
+    )
+    parser.add_argument(
+        "--interval", type=float, default=0.001, metavar="SECONDS",
+        help="CPU sampling interval in seconds (default: 0.001)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--instance-cost-per-hour", type=float, metavar="DOLLARS",
+        help="instance price for the cost per 1000 predictions (default: 0.0832, an AWS "
+        "t3.large on demand in us-east-1; or instance_cost_per_hour in [tool.aitax])",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print run.json to standard output")
+    parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
+                        help="print errors only")
+    parser.add_argument("-v", "--verbose", dest="verbosity", action="count",
+                        help="print more detail (repeat for debug output)")
+    parser.add_argument("target", nargs=argparse.REMAINDER, metavar="SCRIPT [ARGS...]")
+    parser.set_defaults(handler=run)
+
+
+def parse_passes(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PASS_NAMES]
+    if unknown or not names:
+        raise AitaxError(
+            f"--passes {text!r} is invalid; choose from {','.join(PASS_NAMES)}"
+        )
+    return [name for name in PASS_NAMES if name in names]
+
+
+def build_options(args: argparse.Namespace) -> ProfileOptions:
+    if args.interval <= 0:
+        raise AitaxError(f"--interval {args.interval!r} is invalid; pass a positive number of seconds")
+    if args.instance_cost_per_hour is not None and args.instance_cost_per_hour < 0:
+        raise AitaxError(
+            f"--instance-cost-per-hour {args.instance_cost_per_hour!r} is invalid; pass a price in dollars"
+        )
+
+    if args.module:
+        target = module_target(args.module, list(args.target))
+    elif args.target:
+        target = script_target(args.target[0], list(args.target[1:]))
+    else:
+        raise AitaxError("no script given; run aitax run SCRIPT [ARGS...] or aitax run -m MODULE")
+
+    return ProfileOptions(
+        target=target,
+        passes=parse_passes(args.passes),
+        out_dir=args.output,
+        force=args.force,
+        interval_s=args.interval,
+        instance_cost_per_hour=args.instance_cost_per_hour,
+        command=["aitax", "run", *sys.argv[2:]] if sys.argv[1:2] == ["run"] else target.argv,
+    )
+
+
+class _PassProgress:
+    """Print a line per pass as it starts and ends, with its elapsed time."""
+
+    def __init__(self, console: Console, quiet: bool) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.started: dict[str, float] = {}
+
+    def __call__(self, name: str, event: str) -> None:
+        title = PASS_TITLES.get(name, name)
+        if event == "start":
+            self.started[name] = time.perf_counter()
+            if not self.quiet:
+                self.console.print(f"[bold]aitax[/]: running the {title}...")
+            return
+        elapsed = time.perf_counter() - self.started.get(name, time.perf_counter())
+        if not self.quiet:
+            mark = "[green]done[/]" if event == "ok" else "[red]failed[/]"
+            self.console.print(f"[bold]aitax[/]: {title} {mark} in {elapsed:.1f} s")
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    options = build_options(args)
+    quiet = args.verbosity < 0
+    result = profile_target(options, _PassProgress(console, quiet))
+
+    if args.json:
+        sys.stdout.write((result.report_dir / RUN_FILE).read_text(encoding="utf-8") + "\n")
+    if not quiet:
+        from aitax.report.terminal import print_summary
+
+        print_summary(result.run, console)
+        console.print(f"Wrote {result.report_dir / REPORT_FILE}")
+        console.print(f"Open it with: aitax view {result.report_dir}", markup=False)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return result.run.exit_code

@@ -1,0 +1,76 @@
+"""`aitax view`: open a report, or one of its profiles in snakeviz or pyinstrument's viewer."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+import webbrowser
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from aitax.errors import ReportLoadError
+from aitax.model.io import RUN_FILE, load_run
+from aitax.profile import REPORT_FILE
+from aitax.report.exports import PROF_FILE, PYINSTRUMENT_HTML
+
+logger = logging.getLogger(__name__)
+
+HELP = """\
+Open the report in DIR in a browser. With --cpu, open the CPU profile in
+snakeviz; with --flame, open pyinstrument's own HTML view. When no browser can
+be opened, print the path or URL instead.
+"""
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("view", help="open a report or one of its views", description=HELP,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("report_dir", type=Path, metavar="DIR", help="a folder written by aitax run")
+    views = parser.add_mutually_exclusive_group()
+    views.add_argument("--cpu", action="store_true", help="open the .prof file in snakeviz")
+    views.add_argument("--flame", action="store_true", help="open pyinstrument's HTML view")
+    parser.add_argument("--no-browser", action="store_true", help="print the path or URL only")
+    parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0)
+    parser.add_argument("-v", "--verbose", dest="verbosity", action="count")
+    parser.set_defaults(handler=view)
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise ReportLoadError(f"{what} {path} not found; rerun aitax run to write it")
+    return path
+
+
+def view(args: argparse.Namespace, console: Console) -> int:
+    folder: Path = args.report_dir
+    if not folder.is_dir():
+        raise ReportLoadError(f"report folder {folder} not found; pass a folder that aitax run wrote")
+    load_run(folder / RUN_FILE)
+
+    if args.cpu:
+        return _open_snakeviz(_require(folder / PROF_FILE, "CPU profile"), args.no_browser, console)
+    page = folder / (PYINSTRUMENT_HTML if args.flame else REPORT_FILE)
+    _open_page(_require(page, "page"), args.no_browser, console)
+    return 0
+
+
+def _open_page(path: Path, no_browser: bool, console: Console) -> None:
+    url = path.resolve().as_uri()
+    if no_browser or not webbrowser.open(url):
+        console.print(url, markup=False, highlight=False)
+
+
+def _open_snakeviz(prof: Path, no_browser: bool, console: Console) -> int:
+    command = [sys.executable, "-m", "snakeviz", "--hostname", "127.0.0.1"]
+    if no_browser:
+        command.append("--server")
+    command.append(str(prof))
+    console.print("Starting snakeviz on 127.0.0.1; press Ctrl-C to stop it.", markup=False)
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,111 @@
+"""The `[tool.aitax]` table of the target project's pyproject.toml.
+
+Example::
+
+    [tool.aitax]
+    replace_default_rules = false      # true drops the built-in module rules
+    instance_cost_per_hour = 0.17
+
+    [[tool.aitax.rules]]
+    stage = "feature_fetch"
+    modules = ["acme.featurestore"]
+    functions = ["get_features"]       # optional: only these functions
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aitax.analysis.classify import DEFAULT_RULES, ModuleRule
+from aitax.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings read from `[tool.aitax]`, with the file they came from."""
+
+    source: Path | None = None
+    user_rules: tuple[ModuleRule, ...] = ()
+    default_rules: tuple[ModuleRule, ...] = DEFAULT_RULES
+    instance_cost_per_hour: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """Return the nearest pyproject.toml in `start` or a folder above it."""
+    folder = start if start.is_dir() else start.parent
+    for candidate in (folder, *folder.parents):
+        path = candidate / "pyproject.toml"
+        if path.is_file():
+            return path
+    return None
+
+
+def load_config(start: Path) -> Config:
+    """Read `[tool.aitax]` from the pyproject.toml nearest to `start`; defaults if there is none."""
+    path = find_pyproject(start.resolve())
+    if path is None:
+        return Config()
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read {path}: {error}; fix the file or remove [tool.aitax]")
+
+    table = document.get("tool", {}).get("aitax")
+    if table is None:
+        return Config()
+    if not isinstance(table, dict):
+        raise ConfigError(f"[tool.aitax] in {path} is not a table; write it as a TOML table")
+    logger.info("read settings from %s", path)
+    return _parse_table(table, path)
+
+
+def _parse_table(table: dict[str, Any], path: Path) -> Config:
+    rules = tuple(_parse_rule(entry, index, path) for index, entry in enumerate(table.get("rules", [])))
+    replace = table.get("replace_default_rules", False)
+    if not isinstance(replace, bool):
+        raise ConfigError(
+            f"replace_default_rules = {replace!r} in {path} is invalid; write true or false"
+        )
+
+    cost = table.get("instance_cost_per_hour")
+    if cost is not None and (not isinstance(cost, int | float) or isinstance(cost, bool) or cost < 0):
+        raise ConfigError(
+            f"instance_cost_per_hour = {cost!r} in {path} is invalid; write a price in dollars"
+        )
+
+    return Config(
+        source=path,
+        user_rules=rules,
+        default_rules=() if replace else DEFAULT_RULES,
+        instance_cost_per_hour=None if cost is None else float(cost),
+    )
+
+
+def _parse_rule(entry: Any, index: int, path: Path) -> ModuleRule:
+    where = f"[[tool.aitax.rules]] entry {index + 1} in {path}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} is not a table; write stage = ... and modules = [...]")
+
+    stage = entry.get("stage")
+    if not isinstance(stage, str) or not stage:
+        raise ConfigError(f"{where} has stage = {stage!r}; write a stage name such as 'inference'")
+
+    modules = entry.get("modules", [])
+    if isinstance(modules, str):
+        modules = [modules]
+    if not modules or not all(isinstance(m, str) and m for m in modules):
+        raise ConfigError(f"{where} has modules = {modules!r}; write a list of module names")
+
+    functions = entry.get("functions", [])
+    if not isinstance(functions, list) or not all(isinstance(f, str) for f in functions):
+        raise ConfigError(f"{where} has functions = {functions!r}; write a list of function names")
+
+    return ModuleRule(stage, tuple(modules), frozenset(functions))

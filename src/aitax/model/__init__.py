@@ -1,0 +1,1 @@
+"""The run model: what a run measured, as saved in `run.json`."""

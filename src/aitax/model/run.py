@@ -1,0 +1,148 @@
+"""Records of one `aitax run`, and their `run.json` form.
+
+Every record is a plain dataclass whose fields map one to one onto `run.json`
+keys, so the report can be re-rendered from `run.json` alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+Severity = Literal["high", "medium", "low"]
+StageSource = Literal["marked", "auto"]
+PassStatus = Literal["ok", "failed", "skipped"]
+
+
+@dataclass
+class RequestStats:
+    """Latency and throughput of the marked requests, from the clean timing pass."""
+
+    count: int
+    items: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    mean_ms: float | None
+    max_ms: float | None
+    throughput_rps: float | None
+    throughput_items_per_s: float | None
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class StageStats:
+    """Time spent in one stage.
+
+    `total_s` is exclusive wall time: time in a nested stage counts for the
+    nested stage only. `share` is `total_s` over the run's wall time. Auto
+    stages come from CPU-pass samples scaled to the clean pass, so they have no
+    CPU time and no percentiles.
+    """
+
+    name: str
+    total_s: float
+    share: float
+    cpu_s: float | None
+    count: int | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    source: StageSource
+    durations_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Hotspot:
+    """A function ranked by self time in the CPU pass."""
+
+    rank: int
+    function: str
+    file: str
+    line: int
+    stage: str
+    self_s: float
+    total_s: float
+    share: float
+    user_code: bool
+
+
+@dataclass
+class Finding:
+    """A diagnosed problem with its evidence, estimated saving and fix."""
+
+    rule: str
+    category: str
+    stage: str
+    severity: Severity
+    title: str
+    evidence: str
+    estimated_saving_ms: float
+    saving_basis: str
+    fix: str
+    code_sketch: str = ""
+    locations: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PassResult:
+    """How one pass ended."""
+
+    name: str
+    status: PassStatus
+    wall_s: float | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    sample_count: int | None = None
+
+
+@dataclass
+class Environment:
+    """Where the run happened, without environment variables or secrets."""
+
+    python: str
+    platform: str
+    cpu_model: str
+    cpu_count: int
+    packages: dict[str, str]
+    command: list[str]
+    git_commit: str | None
+    aitax_version: str
+
+
+@dataclass
+class Cost:
+    """Cost per 1000 predictions at a given instance price."""
+
+    instance_cost_per_hour: float
+    per_1000_predictions: float | None
+    basis: str
+
+
+@dataclass
+class Run:
+    """Everything one `aitax run` measured and concluded."""
+
+    target: str
+    argv: list[str]
+    exit_code: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_bytes: int | None
+    started_at: str
+    requests: RequestStats
+    stages: list[StageStats]
+    hotspots: list[Hotspot]
+    findings: list[Finding]
+    passes: list[PassResult]
+    cost: Cost
+    environment: Environment
+    traceback: str | None = None
+    notes: list[str] = field(default_factory=list)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return asdict(self)
