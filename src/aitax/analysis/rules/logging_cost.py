@@ -7,7 +7,10 @@ from aitax.analysis.rules.base import Estimate, RuleContext, format_ms, make_fin
 from aitax.markers import LOGGING
 from aitax.model.run import Finding
 
+# The logging stage must take this share of the run, and serialization plus
+# formatting inside it this share, before the rule reports it.
 MIN_SHARE = 0.05
+MIN_SAVING_SHARE = 0.02
 
 _SERIALIZERS = ("json", "simplejson", "orjson", "ujson", "pickle", "yaml")
 
@@ -48,7 +51,7 @@ class LoggingRule:
 
         removable = (serialization_s + formatting_s) / stage_samples_s
         saving = logging_s * removable
-        if saving <= 0:
+        if saving / context.wall_s < MIN_SAVING_SHARE:
             return []
         return [
             make_finding(

@@ -1,0 +1,199 @@
+"""`aitax run` on real target processes: faithful execution, outputs and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import run_aitax
+
+
+def load_run_json(report: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads((report / "run.json").read_text(encoding="utf-8"))
+
+
+def test_exit_status_is_passed_through(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("exits.py", "import sys\nsys.exit(7)\n")
+    result = run_aitax("run", "-o", "rep", "exits.py", cwd=tmp_path)
+    assert result.returncode == 7
+    assert load_run_json(tmp_path / "rep")["exit_code"] == 7
+
+
+def test_argv_main_and_path_match_python(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script(
+        "sub/show.py",
+        """
+        import json, os, sys
+        print(json.dumps({"argv": sys.argv, "name": __name__, "path0": sys.path[0],
+                          "file": __file__, "cwd": os.getcwd()}))
+        """,
+    )
+    result = run_aitax("run", "--passes", "clean", "-o", "rep", "sub/show.py", "--flag", "x y",
+                       cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[0])
+    assert seen["argv"] == ["sub/show.py", "--flag", "x y"]
+    assert seen["name"] == "__main__"
+    assert seen["path0"] == str(tmp_path / "sub")
+    assert seen["file"] == str(tmp_path / "sub" / "show.py")
+    assert seen["cwd"] == str(tmp_path)
+
+
+def test_target_output_appears_once(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("hello.py", "print('hello from the target')\n")
+    result = run_aitax("run", "-o", "rep", "hello.py", cwd=tmp_path)
+    assert result.stdout.count("hello from the target") == 1
+    assert "hello from the target" in (tmp_path / "rep" / "captures" / "cpu.log").read_text()
+
+
+def test_module_target_with_relative_import(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("pkg/__init__.py", "")
+    write_script("pkg/helpers.py", "VALUE = 41\n")
+    write_script(
+        "pkg/main.py",
+        "import sys\nfrom .helpers import VALUE\nprint(VALUE + 1, __name__, sys.argv[1:])\n",
+    )
+    result = run_aitax("run", "--passes", "clean", "-o", "rep", "-m", "pkg.main", "a", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "42 __main__ ['a']" in result.stdout
+
+
+def test_crashing_target_gets_report_and_traceback(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script(
+        "crash.py",
+        """
+        import aitax
+        with aitax.request():
+            with aitax.stage("inference"):
+                pass
+        def explode():
+            raise ValueError("model file is corrupt")
+        explode()
+        """,
+    )
+    result = run_aitax("run", "-o", "rep", "crash.py", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "ValueError: model file is corrupt" in result.stderr
+    assert "aitax/capture" not in result.stderr
+    data = load_run_json(tmp_path / "rep")
+    assert data["exit_code"] == 1
+    assert "model file is corrupt" in data["traceback"]
+    assert data["requests"]["count"] == 1
+    assert (tmp_path / "rep" / "report.html").exists()
+
+
+def test_standard_input_reaches_every_pass(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("echo.py", "import sys\nprint('got', sys.stdin.read().strip())\n")
+    result = run_aitax("run", "-o", "rep", "echo.py", cwd=tmp_path, stdin="rows 1 2 3\n")
+    assert "got rows 1 2 3" in result.stdout
+    assert "got rows 1 2 3" in (tmp_path / "rep" / "captures" / "cpu.log").read_text()
+
+
+def test_outputs_are_written(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script(
+        "pipe.py",
+        """
+        import aitax, json
+        for i in range(30):
+            with aitax.request():
+                with aitax.stage("feature_compute"):
+                    sum(range(20000))
+                with aitax.stage("logging"):
+                    json.dumps(list(range(500)))
+        """,
+    )
+    result = run_aitax("run", "-o", "rep", "pipe.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = tmp_path / "rep"
+    for name in ("run.json", "report.html", "cpu.prof", "cpu-pyinstrument.html",
+                 "captures/cpu.pyisession"):
+        assert (report / name).is_file(), name
+    data = load_run_json(report)
+    assert data["schema_version"] == 1
+    assert data["requests"]["count"] == 30
+    assert {s["name"] for s in data["stages"] if s["source"] == "marked"} == {
+        "feature_compute", "logging"}
+    for key in ("p50_ms", "p95_ms", "p99_ms", "throughput_rps"):
+        assert data["requests"][key] > 0
+    assert all(p["status"] == "ok" for p in data["passes"])
+    assert f"Wrote {report / 'report.html'}" in result.stderr.replace("\n", "")
+
+
+def test_json_flag_prints_run_json(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("quiet.py", "x = 1\n")
+    result = run_aitax("run", "--json", "-q", "-o", "rep", "quiet.py", cwd=tmp_path)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["target"] == "quiet.py"
+    assert result.stderr == ""
+
+
+def test_existing_report_needs_force(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("ok.py", "x = 1\n")
+    (tmp_path / "rep").mkdir()
+    (tmp_path / "rep" / "keep.txt").write_text("old")
+    result = run_aitax("run", "-o", "rep", "ok.py", cwd=tmp_path)
+    assert result.returncode == 4
+    assert result.stderr.startswith("aitax: error: report folder")
+    assert "--force" in result.stderr
+    assert (tmp_path / "rep" / "keep.txt").exists()
+
+    forced = run_aitax("run", "--force", "-o", "rep", "ok.py", cwd=tmp_path)
+    assert forced.returncode == 0
+    assert not (tmp_path / "rep" / "keep.txt").exists()
+
+
+def test_missing_script_is_one_line_error(tmp_path: Path) -> None:
+    result = run_aitax("run", "nope.py", cwd=tmp_path)
+    assert result.returncode == 3
+    assert result.stderr.strip().count("\n") == 0
+    assert "script 'nope.py' not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_syntax_error_is_one_line_error(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("broken.py", "def f(:\n    pass\n")
+    result = run_aitax("run", "broken.py", cwd=tmp_path)
+    assert result.returncode == 3
+    assert "syntax error in 'broken.py' at line 1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_binary_file_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "model.bin").write_bytes(b"\x00\x01\x02\xff" * 10)
+    result = run_aitax("run", "model.bin", cwd=tmp_path)
+    assert result.returncode == 3
+    assert "is not a Python source file" in result.stderr
+
+
+def test_unwritable_output_is_one_line_error(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("ok.py", "x = 1\n")
+    (tmp_path / "file").write_text("not a folder")
+    result = run_aitax("run", "-o", "file/rep", "ok.py", cwd=tmp_path)
+    assert result.returncode == 5
+    assert "cannot create report folder" in result.stderr
+
+
+def test_unknown_pass_is_usage_error(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("ok.py", "x = 1\n")
+    result = run_aitax("run", "--passes", "clean,gpu", "ok.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--passes 'clean,gpu' is invalid" in result.stderr
+
+
+def test_view_rejects_bad_run_json(tmp_path: Path) -> None:
+    (tmp_path / "rep").mkdir()
+    (tmp_path / "rep" / "run.json").write_text("{not json")
+    result = run_aitax("view", "--no-browser", "rep", cwd=tmp_path)
+    assert result.returncode == 6
+    assert "is unreadable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_view_prints_report_path(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("ok.py", "x = 1\n")
+    assert run_aitax("run", "-o", "rep", "ok.py", cwd=tmp_path).returncode == 0
+    result = run_aitax("view", "--no-browser", "rep", cwd=tmp_path)
+    assert result.returncode == 0
+    assert (tmp_path / "rep" / "report.html").as_uri() in result.stderr.replace("\n", "")
+    flame = run_aitax("view", "--no-browser", "--flame", "rep", cwd=tmp_path)
+    assert "cpu-pyinstrument.html" in flame.stderr.replace("\n", "")
