@@ -72,6 +72,12 @@ class _OpenRequest:
     start_ns: int
 
 
+# Called with ("stage" or "request", name, True on enter and False on exit), in
+# the thread that crosses the boundary. The memory pass uses it to mark stage
+# boundaries in the allocation stream.
+BoundaryListener = Callable[[str, str, bool], None]
+
+
 @dataclass
 class Recorder:
     """Collects stage and request events while a pass runs.
@@ -82,6 +88,7 @@ class Recorder:
 
     clock: Callable[[], int] = time.perf_counter_ns
     cpu_clock: Callable[[], int] = time.thread_time_ns
+    listener: BoundaryListener | None = None
     stages: list[StageEvent] = field(default_factory=list)
     requests: list[RequestEvent] = field(default_factory=list)
     _next_request_id: int = 0
@@ -166,6 +173,8 @@ class Stage(_Marker):
         if recorder is None:
             return
         parent = _current_span.get()
+        if recorder.listener is not None:
+            recorder.listener("stage", self.name, True)
         span = _OpenSpan(self.name, parent, recorder.clock(), recorder.cpu_clock(), self.key)
         _current_span.set(span)
 
@@ -182,6 +191,8 @@ class Stage(_Marker):
             return
         end_ns = recorder.clock()
         cpu_ns = recorder.cpu_clock() - span.start_cpu_ns
+        if recorder.listener is not None:
+            recorder.listener("stage", self.name, False)
         _current_span.set(span.parent)
         if span.parent is not None:
             span.parent.child_ns += end_ns - span.start_ns
@@ -216,6 +227,8 @@ class Request(_Marker):
         recorder = _recorder
         if recorder is None:
             return
+        if recorder.listener is not None:
+            recorder.listener("request", "", True)
         _current_request.set(_OpenRequest(recorder.new_request_id(), self.size, recorder.clock()))
 
     def __exit__(
@@ -229,6 +242,8 @@ class Request(_Marker):
         if recorder is None or request is None:
             return
         _current_request.set(None)
+        if recorder.listener is not None:
+            recorder.listener("request", "", False)
         recorder.requests.append(
             RequestEvent(
                 request_id=request.request_id,

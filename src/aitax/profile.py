@@ -5,22 +5,29 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
-from aitax.analysis.build import CpuProfile, RunInputs, build_run
+from aitax.analysis.build import CpuProfile, RunInputs, build_run, load_samples
 from aitax.analysis.cost import DEFAULT_INSTANCE_COST_PER_HOUR
+from aitax.analysis.line_selection import DEFAULT_LINE_FUNCTIONS, choose_line_functions
+from aitax.analysis.memory import MemoryCaptureError, analyse_memory
 from aitax.capture.capture_file import Capture
 from aitax.capture.cpu import LABELS_FILE, SESSION_FILE
+from aitax.capture.memory import BOUNDARIES_FILE
+from aitax.capture.memory import CAPTURE_FILE as MEMORY_CAPTURE_FILE
 from aitax.capture.runner import PassOutcome, PassSettings, ProgressCallback, run_passes
 from aitax.capture.target import Target
 from aitax.config import Config, load_config
 from aitax.environment import collect_environment
 from aitax.errors import OutputError, OutputExistsError
 from aitax.model.io import RUN_FILE, save_run
-from aitax.model.run import PassResult, Run
+from aitax.model.run import MemoryProfile, PassResult, Run
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +46,9 @@ class ProfileOptions:
     interval_s: float = 0.001
     instance_cost_per_hour: float | None = None
     command: Sequence[str] = field(default_factory=list)
+    line_functions: int = DEFAULT_LINE_FUNCTIONS
+    line_profile: Sequence[str] = ()
+    native_memory: bool = False
 
 
 @dataclass
@@ -83,12 +93,23 @@ def profile_target(options: ProfileOptions, on_progress: ProgressCallback | None
     config = load_config(Path(options.target.cwd, options.target.name)
                          if options.target.kind == "script" else Path(options.target.cwd))
 
+    settings = PassSettings(options.interval_s, options.native_memory)
+
+    def spec_extras(name: str, earlier: list[PassOutcome]) -> dict[str, Any] | str:
+        if name != "line":
+            return {}
+        return _line_spec(options, config, earlier, captures_dir)
+
     outcomes, interrupted = run_passes(
-        options.target, options.passes, captures_dir, PassSettings(options.interval_s), on_progress
+        options.target, options.passes, captures_dir, settings, on_progress, spec_extras
     )
 
     artifacts = _export_views(outcomes, report_dir)
-    run = build_run(_inputs(options, config, started_at, outcomes, artifacts, captures_dir))
+    memory = _analyse_memory(outcomes, captures_dir, report_dir, artifacts)
+    inputs = _inputs(options, config, started_at, outcomes, artifacts, captures_dir)
+    inputs.memory = memory
+    inputs.line_results = _line_results(outcomes)
+    run = build_run(inputs)
     if interrupted:
         run.notes.insert(0, "The run was interrupted; this report holds what was measured before.")
     _write_report(run, report_dir)
@@ -129,9 +150,12 @@ def _pass_result(outcome: PassOutcome) -> PassResult:
     if outcome.capture is not None:
         count = outcome.capture.extra.get("sample_count")
         sample_count = int(count) if isinstance(count, int) else None
+    status: Literal["ok", "failed", "skipped"] = "failed"
+    if outcome.status in ("ok", "skipped"):
+        status = "ok" if outcome.status == "ok" else "skipped"
     return PassResult(
         name=outcome.name,
-        status="ok" if outcome.status == "ok" else "failed",
+        status=status,
         wall_s=outcome.wall_s,
         exit_code=outcome.exit_code,
         error=outcome.error,
@@ -180,3 +204,70 @@ def _write_report(run: Run, report_dir: Path) -> None:
     run.artifacts["run data (JSON)"] = RUN_FILE
     save_run(run, report_dir / RUN_FILE)
     write_html(run, report_dir / REPORT_FILE)
+
+
+def _line_spec(options: ProfileOptions, config: Config, earlier: list[PassOutcome],
+               captures_dir: Path) -> dict[str, Any] | str:
+    """Choose the line pass's functions from the CPU pass, plus those named on the command line."""
+    cpu_capture = next((o.capture for o in earlier if o.name == "cpu"), None)
+    samples = load_samples(_load_cpu_profile(cpu_capture, captures_dir), config)
+    chosen = choose_line_functions(samples, options.line_functions) if options.line_functions else []
+    targets = [
+        {"file": frame.file, "line": frame.line, "qualname": frame.function, "module": None,
+         "label": f"{frame.file}:{frame.line}"}
+        for frame in chosen
+    ]
+    if not targets and not options.line_profile:
+        if cpu_capture is None:
+            return "no CPU pass to choose functions from; name them with --line-profile module:qualname"
+        return "the CPU pass found no user functions to line-profile"
+    return {"line_targets": targets, "line_profile": list(options.line_profile)}
+
+
+def _line_results(outcomes: list[PassOutcome]) -> list[dict[str, Any]] | None:
+    capture = next((o.capture for o in outcomes if o.name == "line"), None)
+    if capture is None:
+        return None
+    results = capture.extra.get("line_functions")
+    return list(results) if isinstance(results, list) else None
+
+
+def _analyse_memory(outcomes: list[PassOutcome], captures_dir: Path, report_dir: Path,
+                    artifacts: dict[str, str]) -> MemoryProfile | None:
+    """Analyse the memray capture and export memray's flame graph; mark the pass failed on error."""
+    outcome = next((o for o in outcomes if o.name == "memory" and o.capture is not None), None)
+    if outcome is None or outcome.capture is None:
+        return None
+    capture_path = captures_dir / MEMORY_CAPTURE_FILE
+    try:
+        memory = analyse_memory(
+            capture_path,
+            captures_dir / BOUNDARIES_FILE,
+            outcome.capture.peak_rss_bytes,
+            bool(outcome.capture.extra.get("native_traces")),
+        )
+    except (MemoryCaptureError, OSError, ValueError) as error:
+        logger.warning("memory analysis failed: %s", error)
+        outcome.status = "failed"
+        outcome.error = f"the memray capture could not be analysed: {error}"
+        return None
+
+    flamegraph = _memray_flamegraph(capture_path, report_dir)
+    if flamegraph is not None:
+        artifacts["memray flame graph"] = flamegraph
+    return memory
+
+
+MEMORY_FLAMEGRAPH = "memory-flamegraph.html"
+
+
+def _memray_flamegraph(capture_path: Path, report_dir: Path) -> str | None:
+    """Render memray's own flame graph of the capture next to the report."""
+    output = report_dir / MEMORY_FLAMEGRAPH
+    command = [sys.executable, "-m", "memray", "flamegraph", "--force", "-o", str(output),
+               str(capture_path)]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if completed.returncode != 0:
+        logger.warning("memray flamegraph failed: %s", completed.stderr.strip()[-500:])
+        return None
+    return MEMORY_FLAMEGRAPH

@@ -7,17 +7,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from aitax.analysis.cost import cost_per_1000
 from aitax.analysis.frames import ModuleResolver
 from aitax.analysis.hotspots import rank_hotspots
+from aitax.analysis.lines import line_profiles, stage_by_function
 from aitax.analysis.rules import diagnose
 from aitax.analysis.rules.base import RuleContext
 from aitax.analysis.samples import Sample, build_samples
 from aitax.analysis.stages import attribute_stages, auto_fractions, marked_totals, request_stats
 from aitax.capture.capture_file import Capture
 from aitax.config import Config
-from aitax.model.run import Environment, PassResult, Run
+from aitax.model.run import Environment, MemoryProfile, PassResult, Run
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ class RunInputs:
     instance_cost_per_hour: float
     environment: Environment
     artifacts: dict[str, str]
+    line_results: list[dict[str, Any]] | None = None
+    memory: MemoryProfile | None = None
 
 
 def load_samples(cpu: CpuProfile | None, config: Config) -> list[Sample]:
@@ -78,6 +82,7 @@ def build_run(inputs: RunInputs) -> Run:
         )
 
     sample_s = sum(sample.seconds for sample in samples)
+    lines = line_profiles(inputs.line_results or [], stage_by_function(samples))
     context = RuleContext(
         wall_s=timing.wall_s,
         stages=stages,
@@ -86,6 +91,8 @@ def build_run(inputs: RunInputs) -> Run:
         request_events=timing.requests,
         samples=samples,
         sample_scale=timing.wall_s / sample_s if sample_s > 0 else 1.0,
+        lines=lines,
+        memory=inputs.memory,
     )
 
     return Run(
@@ -103,6 +110,8 @@ def build_run(inputs: RunInputs) -> Run:
         passes=inputs.passes,
         cost=cost_per_1000(requests, inputs.instance_cost_per_hour),
         environment=inputs.environment,
+        lines=lines,
+        memory=inputs.memory,
         traceback=timing.traceback,
         notes=notes,
         artifacts=inputs.artifacts,

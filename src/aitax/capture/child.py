@@ -15,46 +15,41 @@ import time
 import traceback
 import types
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from aitax import markers
 from aitax.capture.capture_file import Capture, capture_to_json, write_json_atomic
+from aitax.capture.passes import BasePass, PassHooks
 
 CAPTURE_NAME = "{pass_name}.json"
 
 _OWN_FILES = (__file__, runpy.__file__)
 
 
-class PassHooks(Protocol):
-    def start(self) -> None: ...
-
-    def stop(self, out_dir: Path) -> dict[str, Any]: ...
-
-
-class _NoHooks:
-    def start(self) -> None:
-        return None
-
-    def stop(self, out_dir: Path) -> dict[str, Any]:
-        return {}
-
-
-def build_hooks(spec: dict[str, Any]) -> PassHooks:
+def build_hooks(spec: dict[str, Any], out_dir: Path) -> PassHooks:
     """Return the profiler hooks of the pass that `spec` names."""
     pass_name = spec["pass"]
     if pass_name == "clean":
-        return _NoHooks()
+        return BasePass()
     if pass_name == "cpu":
         from aitax.capture.cpu import CpuPass
 
         return CpuPass(interval=float(spec.get("interval", 0.001)))
+    if pass_name == "line":
+        from aitax.capture.lines import LinePass
+
+        return LinePass(spec.get("line_targets", []), spec.get("line_profile", []))
+    if pass_name == "memory":
+        from aitax.capture.memory import MemoryPass
+
+        return MemoryPass(out_dir, native=bool(spec.get("native", False)))
     raise ValueError(f"pass {pass_name!r} is unknown")
 
 
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     out_dir = Path(spec["out_dir"])
-    hooks = build_hooks(spec)
+    hooks = build_hooks(spec, out_dir)
 
     recorder = markers.Recorder()
     markers.install(recorder)
@@ -62,8 +57,8 @@ def main(argv: list[str]) -> int:
 
     wall_start = time.perf_counter()
     cpu_start = time.process_time()
-    hooks.start()
-    exit_code, tb_text = _run_target(spec)
+    hooks.start(recorder)
+    exit_code, tb_text = _run_target(spec, hooks)
     try:
         extra = hooks.stop(out_dir)
     finally:
@@ -99,12 +94,12 @@ def _prepare_sys(spec: dict[str, Any]) -> None:
         sys.path[0] = os.getcwd()
 
 
-def _run_target(spec: dict[str, Any]) -> tuple[int, str | None]:
+def _run_target(spec: dict[str, Any], hooks: PassHooks) -> tuple[int, str | None]:
     """Run the target as __main__; return its exit status and, if it raised, its traceback."""
     target = spec["target"]
     try:
         if target["kind"] == "script":
-            _run_script(target["name"])
+            _run_script(target["name"], hooks)
         else:
             runpy.run_module(target["name"], run_name="__main__", alter_sys=True)
     except SystemExit as exit_request:
@@ -117,7 +112,7 @@ def _run_target(spec: dict[str, Any]) -> tuple[int, str | None]:
     return 0, None
 
 
-def _run_script(script: str) -> None:
+def _run_script(script: str, hooks: PassHooks) -> None:
     path = os.path.abspath(script)
     if os.path.isdir(path) or not path.endswith((".py", ".pyw")) and _is_zip(path):
         runpy.run_path(path, run_name="__main__")
@@ -131,7 +126,7 @@ def _run_script(script: str) -> None:
     module.__cached__ = None  # type: ignore[attr-defined]
     sys.modules["__main__"] = module
     with open(path, "rb") as handle:
-        code = compile(handle.read(), path, "exec", dont_inherit=True)
+        code = hooks.compile_script(handle.read(), path)
     exec(code, module.__dict__)
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from pyinstrument import Profiler
 
-from aitax.markers import current_stage
+from aitax.capture.passes import BasePass
+from aitax.markers import Recorder, current_stage
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +39,13 @@ class StageLabellingProfiler(Profiler):  # type: ignore[misc]
             self.labels.append(current_stage())
 
 
-class CpuPass:
+class CpuPass(BasePass):
     """Start pyinstrument before the target runs, and save its session after."""
 
     def __init__(self, interval: float) -> None:
         self.profiler = StageLabellingProfiler(interval)
 
-    def start(self) -> None:
+    def start(self, recorder: Recorder) -> None:
         self.profiler.start(target_description="aitax CPU pass")
 
     def stop(self, out_dir: Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 # The passes in the order they run. The clean pass runs first and alone holds the
 # terminal, so the target's output appears once, as under python.
-PASS_NAMES: tuple[str, ...] = ("clean", "cpu")
+PASS_NAMES: tuple[str, ...] = ("clean", "cpu", "line", "memory")
 DEFAULT_PASSES: tuple[str, ...] = PASS_NAMES
 
 # Seconds a pass gets to write its capture after it was asked to stop.
@@ -45,9 +45,13 @@ class PassOutcome:
 @dataclass(frozen=True)
 class PassSettings:
     interval_s: float = 0.001
+    native_memory: bool = False
 
 
 ProgressCallback = Callable[[str, str], None]
+# Returns what a pass's spec needs from earlier passes (the line pass's functions),
+# or None when the pass has nothing to do, with the reason.
+SpecExtras = Callable[[str, list["PassOutcome"]], "dict[str, Any] | str"]
 
 
 def run_passes(
@@ -56,14 +60,23 @@ def run_passes(
     captures_dir: Path,
     settings: PassSettings,
     on_progress: ProgressCallback | None = None,
+    spec_extras: SpecExtras | None = None,
 ) -> tuple[list[PassOutcome], bool]:
     """Run each pass in turn; return the outcomes and whether the user interrupted the run."""
     stdin_bytes = _read_stdin_once()
     outcomes: list[PassOutcome] = []
     for index, name in enumerate(passes):
+        extras = spec_extras(name, outcomes) if spec_extras else {}
+        if isinstance(extras, str):
+            outcomes.append(PassOutcome(name, "skipped", 0.0, None, extras, None, None))
+            if on_progress:
+                on_progress(name, "skipped")
+            continue
         if on_progress:
             on_progress(name, "start")
-        outcome, interrupted = _run_one(target, name, captures_dir, settings, stdin_bytes, index == 0)
+        outcome, interrupted = _run_one(
+            target, name, captures_dir, settings, stdin_bytes, index == 0, extras
+        )
         outcomes.append(outcome)
         if on_progress:
             on_progress(name, outcome.status)
@@ -91,9 +104,10 @@ def _run_one(
     settings: PassSettings,
     stdin_bytes: bytes | None,
     owns_terminal: bool,
+    extras: dict[str, Any],
 ) -> tuple[PassOutcome, bool]:
     spec_path = captures_dir / f"{name}.spec.json"
-    write_json_atomic(spec_path, _spec(target, name, captures_dir, settings))
+    write_json_atomic(spec_path, {**_spec(target, name, captures_dir, settings), **extras})
     log_path = None if owns_terminal else captures_dir / f"{name}.log"
     command = [sys.executable, "-P", "-m", "aitax.capture.child", str(spec_path)]
 
@@ -123,6 +137,7 @@ def _spec(target: Target, name: str, captures_dir: Path, settings: PassSettings)
         "pass": name,
         "out_dir": str(captures_dir.resolve()),
         "interval": settings.interval_s,
+        "native": settings.native_memory,
         "target": {"kind": target.kind, "name": target.name, "args": list(target.args)},
     }
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
+from aitax.analysis.line_selection import DEFAULT_LINE_FUNCTIONS
 from aitax.capture.runner import DEFAULT_PASSES, PASS_NAMES
 from aitax.capture.target import module_target, script_target
 from aitax.errors import EXIT_INTERRUPTED, AitaxError
@@ -18,12 +19,19 @@ from aitax.model.io import RUN_FILE
 from aitax.profile import REPORT_FILE, ProfileOptions, profile_target
 
 HELP = """\
-Run SCRIPT (or -m MODULE) as python would, once per pass: a clean timing pass,
-then a CPU pass under pyinstrument. Write run.json, report.html and the profile
-files to reports/<target>-<UTC time>/, or to -o DIR.
+Run SCRIPT (or -m MODULE) as python would, once per pass, each pass in its own
+process: a clean timing pass with only the markers on, a CPU pass under
+pyinstrument, a line pass under line_profiler on the hottest user functions, and
+a memory pass under memray. Write run.json, report.html and the profile files to
+reports/<target>-<UTC time>/, or to -o DIR.
 """
 
-PASS_TITLES = {"clean": "clean timing pass", "cpu": "CPU pass (pyinstrument)"}
+PASS_TITLES = {
+    "clean": "clean timing pass",
+    "cpu": "CPU pass (pyinstrument)",
+    "line": "line pass (line_profiler)",
+    "memory": "memory pass (memray)",
+}
 
 
 def add_parser(commands: Any) -> None:
@@ -45,6 +53,18 @@ def add_parser(commands: Any) -> None:
         "--instance-cost-per-hour", type=float, metavar="DOLLARS",
         help="instance price for the cost per 1000 predictions (default: 0.0832, an AWS "
         "t3.large on demand in us-east-1; or instance_cost_per_hour in [tool.aitax])",
+    )  # fmt: skip
+    parser.add_argument(
+        "--line-functions", type=int, default=DEFAULT_LINE_FUNCTIONS, metavar="N",
+        help=f"number of hot user functions to line-profile (default: {DEFAULT_LINE_FUNCTIONS}; 0 for none)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--line-profile", action="append", default=[], metavar="MODULE:QUALNAME",
+        help="also line-profile this function, e.g. app.features:Builder.build (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--native", action="store_true",
+        help="record native stacks in the memory pass, for memory held by C extensions",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print run.json to standard output")
     parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
@@ -73,6 +93,15 @@ def build_options(args: argparse.Namespace) -> ProfileOptions:
             f"--instance-cost-per-hour {args.instance_cost_per_hour!r} is invalid; pass a price in dollars"
         )
 
+    if args.line_functions < 0:
+        raise AitaxError(f"--line-functions {args.line_functions} is invalid; pass 0 or more")
+    for name in args.line_profile:
+        module, _, qualname = name.partition(":")
+        if not module or not qualname:
+            raise AitaxError(
+                f"--line-profile {name!r} is invalid; write MODULE:QUALNAME, e.g. app.features:build"
+            )
+
     if args.module:
         target = module_target(args.module, list(args.target))
     elif args.target:
@@ -87,6 +116,9 @@ def build_options(args: argparse.Namespace) -> ProfileOptions:
         force=args.force,
         interval_s=args.interval,
         instance_cost_per_hour=args.instance_cost_per_hour,
+        line_functions=args.line_functions,
+        line_profile=tuple(args.line_profile),
+        native_memory=args.native,
         command=["aitax", "run", *sys.argv[2:]] if sys.argv[1:2] == ["run"] else target.argv,
     )
 
@@ -105,6 +137,10 @@ class _PassProgress:
             self.started[name] = time.perf_counter()
             if not self.quiet:
                 self.console.print(f"[bold]aitax[/]: running the {title}...")
+            return
+        if event == "skipped":
+            if not self.quiet:
+                self.console.print(f"[bold]aitax[/]: {title} skipped")
             return
         elapsed = time.perf_counter() - self.started.get(name, time.perf_counter())
         if not self.quiet:

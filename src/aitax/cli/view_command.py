@@ -14,15 +14,15 @@ from rich.console import Console
 
 from aitax.errors import ReportLoadError
 from aitax.model.io import RUN_FILE, load_run
-from aitax.profile import REPORT_FILE
+from aitax.profile import MEMORY_FLAMEGRAPH, REPORT_FILE
 from aitax.report.exports import PROF_FILE, PYINSTRUMENT_HTML
 
 logger = logging.getLogger(__name__)
 
 HELP = """\
 Open the report in DIR in a browser. With --cpu, open the CPU profile in
-snakeviz; with --flame, open pyinstrument's own HTML view. When no browser can
-be opened, print the path or URL instead.
+snakeviz; with --flame, open pyinstrument's own HTML view; with --memory, open
+memray's flame graph. When no browser can be opened, print the path or URL.
 """
 
 
@@ -33,6 +33,7 @@ def add_parser(commands: Any) -> None:
     views = parser.add_mutually_exclusive_group()
     views.add_argument("--cpu", action="store_true", help="open the .prof file in snakeviz")
     views.add_argument("--flame", action="store_true", help="open pyinstrument's HTML view")
+    views.add_argument("--memory", action="store_true", help="open memray's flame graph")
     parser.add_argument("--no-browser", action="store_true", help="print the path or URL only")
     parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0)
     parser.add_argument("-v", "--verbose", dest="verbosity", action="count")
@@ -53,7 +54,11 @@ def view(args: argparse.Namespace, console: Console) -> int:
 
     if args.cpu:
         return _open_snakeviz(_require(folder / PROF_FILE, "CPU profile"), args.no_browser, console)
-    page = folder / (PYINSTRUMENT_HTML if args.flame else REPORT_FILE)
+    page = folder / REPORT_FILE
+    if args.flame:
+        page = folder / PYINSTRUMENT_HTML
+    elif args.memory:
+        page = folder / MEMORY_FLAMEGRAPH
     _open_page(_require(page, "page"), args.no_browser, console)
     return 0
 

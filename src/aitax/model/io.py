@@ -14,8 +14,14 @@ from aitax.model.run import (
     Cost,
     Environment,
     Finding,
+    AllocationSite,
     Hotspot,
+    LeakSuspect,
+    LineProfile,
+    LineTiming,
+    MemoryProfile,
     PassResult,
+    StageMemory,
     RequestStats,
     Run,
     StageStats,
@@ -77,4 +83,21 @@ def _build(data: dict[str, Any]) -> Run:
     fields["passes"] = [PassResult(**item) for item in data["passes"]]
     fields["cost"] = Cost(**data["cost"])
     fields["environment"] = Environment(**data["environment"])
+    fields["lines"] = [_line_profile(item) for item in data.get("lines", [])]
+    fields["memory"] = _memory(data["memory"]) if data.get("memory") is not None else None
     return Run(**fields)
+
+
+def _line_profile(data: dict[str, Any]) -> LineProfile:
+    fields = dict(data)
+    fields["lines"] = [LineTiming(**item) for item in data["lines"]]
+    return LineProfile(**fields)
+
+
+def _memory(data: dict[str, Any]) -> MemoryProfile:
+    fields = dict(data)
+    fields["peak_locations"] = [AllocationSite(**item) for item in data["peak_locations"]]
+    fields["by_stage"] = [StageMemory(**item) for item in data["by_stage"]]
+    fields["top_allocations"] = [AllocationSite(**item) for item in data["top_allocations"]]
+    fields["leak_suspects"] = [LeakSuspect(**item) for item in data["leak_suspects"]]
+    return MemoryProfile(**fields)

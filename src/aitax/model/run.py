@@ -87,6 +87,95 @@ class Finding:
 
 
 @dataclass
+class LineTiming:
+    """One source line of a line-profiled function."""
+
+    lineno: int
+    hits: int
+    time_s: float
+    per_hit_us: float | None
+    share: float
+    source: str
+
+
+@dataclass
+class LineProfile:
+    """Line timings of one function from the line pass.
+
+    `profiled` is False when line_profiler could not measure the function; then
+    `reason` says why and `lines` is empty, which is not a measurement of zero.
+    """
+
+    function: str
+    file: str
+    line: int
+    stage: str
+    profiled: bool
+    total_s: float = 0.0
+    reason: str | None = None
+    lines: list[LineTiming] = field(default_factory=list)
+
+
+@dataclass
+class StageMemory:
+    """Memory allocated while a stage was the innermost open stage."""
+
+    name: str
+    allocated_bytes: int
+    allocations: int
+    peak_bytes: int
+
+
+@dataclass
+class AllocationSite:
+    """A line of code and what it allocated over the memory pass."""
+
+    function: str
+    file: str
+    line: int
+    stage: str
+    allocated_bytes: int
+    allocations: int
+    library_call: str | None = None
+    per_request_bytes: float | None = None
+
+
+@dataclass
+class LeakSuspect:
+    """Memory still held at the end whose amount grew with the number of requests."""
+
+    function: str
+    file: str
+    line: int
+    held_bytes: int
+    growth_per_request_bytes: float
+
+
+@dataclass
+class MemoryProfile:
+    """What the memory pass measured with memray.
+
+    `peak_bytes` is the peak of memory that memray saw allocated; `rss_peak_bytes`
+    is the memory pass's peak resident set size, which also counts the
+    interpreter, loaded libraries and freed pages not yet returned to the system.
+    """
+
+    peak_bytes: int
+    rss_peak_bytes: int | None
+    native_traces: bool
+    total_allocated_bytes: int
+    total_allocations: int
+    peak_locations: list[AllocationSite] = field(default_factory=list)
+    by_stage: list[StageMemory] = field(default_factory=list)
+    top_allocations: list[AllocationSite] = field(default_factory=list)
+    leak_suspects: list[LeakSuspect] = field(default_factory=list)
+    allocations_per_request: float | None = None
+    bytes_per_request: float | None = None
+    heap_growth_per_request_bytes: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class PassResult:
     """How one pass ended."""
 
@@ -139,6 +228,8 @@ class Run:
     passes: list[PassResult]
     cost: Cost
     environment: Environment
+    lines: list[LineProfile] = field(default_factory=list)
+    memory: MemoryProfile | None = None
     traceback: str | None = None
     notes: list[str] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)

@@ -9,12 +9,19 @@ from aitax.analysis.rules.base import Rule, RuleContext
 from aitax.analysis.rules.batching import BatchRule
 from aitax.analysis.rules.caching import CacheRule
 from aitax.analysis.rules.logging_cost import LoggingRule
+from aitax.analysis.rules.memory_copy import MemoryCopyRule
 from aitax.analysis.rules.vectorize import VectorizeRule
 from aitax.model.run import Finding
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RULES: tuple[Rule, ...] = (VectorizeRule(), BatchRule(), CacheRule(), LoggingRule())
+DEFAULT_RULES: tuple[Rule, ...] = (
+    VectorizeRule(),
+    BatchRule(),
+    CacheRule(),
+    LoggingRule(),
+    MemoryCopyRule(),
+)
 
 
 def diagnose(context: RuleContext, rules: Sequence[Rule] = DEFAULT_RULES) -> list[Finding]:

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from aitax.analysis.samples import Sample
 from aitax.markers import RequestEvent, StageEvent
-from aitax.model.run import Finding, RequestStats, Severity, StageStats
+from aitax.model.run import Finding, LineProfile, MemoryProfile, RequestStats, Severity, StageStats
 
 # Severity of a finding from its estimated saving as a share of the run's wall
 # time, or of the p99 latency when requests are marked. One place, quoted in the report.
@@ -27,6 +27,8 @@ class RuleContext:
     request_events: Sequence[RequestEvent]
     samples: Sequence[Sample]
     sample_scale: float
+    lines: Sequence[LineProfile] = ()
+    memory: MemoryProfile | None = None
 
     def stage(self, name: str) -> StageStats | None:
         """Return the stage called `name`, preferring the marked entry over the auto one."""

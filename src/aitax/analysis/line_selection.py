@@ -1,0 +1,58 @@
+"""Choose the functions that the line pass profiles, from the CPU pass's samples."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from aitax.analysis.frames import FrameInfo
+from aitax.analysis.samples import Sample
+
+DEFAULT_LINE_FUNCTIONS = 10
+
+_FunctionKey = tuple[str, str, int]
+# Module bodies run once, so there is no function for line_profiler to wrap.
+_UNPROFILABLE = ("<module>", "<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>")
+
+
+def _profilable(frame: FrameInfo) -> bool:
+    return frame.user_code and not frame.builtin and frame.function.rsplit(".", 1)[-1] not in _UNPROFILABLE
+
+
+def choose_line_functions(samples: Sequence[Sample], count: int = DEFAULT_LINE_FUNCTIONS) -> list[FrameInfo]:
+    """Return up to `count` user functions, taken in turn from the top by self and by cumulative time.
+
+    Self time finds the functions whose own lines are slow; cumulative time finds
+    the user functions that call slow library code, such as a row loop over pandas.
+    """
+    self_s: dict[_FunctionKey, float] = defaultdict(float)
+    total_s: dict[_FunctionKey, float] = defaultdict(float)
+    frames: dict[_FunctionKey, FrameInfo] = {}
+    for sample in samples:
+        _add_sample(sample, self_s, total_s, frames)
+
+    by_self = sorted(self_s, key=lambda key: -self_s[key])
+    by_total = sorted(total_s, key=lambda key: -total_s[key])
+    chosen: list[_FunctionKey] = []
+    for index in range(max(len(by_self), len(by_total))):
+        for ranking in (by_self, by_total):
+            if index < len(ranking) and ranking[index] not in chosen and len(chosen) < count:
+                chosen.append(ranking[index])
+    return [frames[key] for key in chosen]
+
+
+def _add_sample(sample: Sample, self_s: dict[_FunctionKey, float], total_s: dict[_FunctionKey, float],
+                frames: dict[_FunctionKey, FrameInfo]) -> None:
+    user_frames = [frame for frame in sample.frames if _profilable(frame)]
+    if not user_frames:
+        return
+    # Self time of a user function includes the library code it calls directly,
+    # unless another user function is deeper in the stack.
+    innermost = user_frames[-1]
+    key = (innermost.function, innermost.file, innermost.line)
+    self_s[key] += sample.seconds
+    frames[key] = innermost
+    for frame in {(f.function, f.file, f.line): f for f in user_frames}.values():
+        key = (frame.function, frame.file, frame.line)
+        total_s[key] += sample.seconds
+        frames[key] = frame

@@ -1,0 +1,64 @@
+"""The memory pass: memray records every allocation, with stage boundaries marked in the stream.
+
+memray's records carry stacks but no stage. At each stage or request boundary
+this pass makes one small allocation from `_memray_boundary`; the analysis
+finds those records in order and pairs them with the boundary log written
+here, so every allocation between two boundaries belongs to the stage then open.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import memray
+
+from aitax.capture.capture_file import write_json_atomic
+from aitax.capture.passes import BasePass
+from aitax.markers import Recorder
+
+logger = logging.getLogger(__name__)
+
+CAPTURE_FILE = "memory.bin"
+BOUNDARIES_FILE = "memory-boundaries.json"
+BOUNDARY_FUNCTION = "_memray_boundary"
+# Large enough that Python's small-object allocator passes it to malloc, where memray sees it.
+BOUNDARY_BYTES = 4096
+
+
+def _memray_boundary() -> None:
+    bytearray(BOUNDARY_BYTES)
+
+
+class MemoryPass(BasePass):
+    """Run the target inside a memray Tracker and log stage boundaries."""
+
+    def __init__(self, out_dir: Path, native: bool) -> None:
+        self.out_dir = out_dir
+        self.native = native
+        self.boundaries: list[tuple[str, str, bool, int]] = []
+        self.tracker: memray.Tracker | None = None
+
+    def _on_boundary(self, kind: str, name: str, entering: bool) -> None:
+        self.boundaries.append((kind, name, entering, threading.get_ident()))
+        _memray_boundary()
+
+    def start(self, recorder: Recorder) -> None:
+        path = self.out_dir / CAPTURE_FILE
+        path.unlink(missing_ok=True)
+        self.tracker = memray.Tracker(str(path), native_traces=self.native)
+        self.tracker.__enter__()
+        recorder.listener = self._on_boundary
+
+    def stop(self, out_dir: Path) -> dict[str, Any]:
+        if self.tracker is not None:
+            self.tracker.__exit__(None, None, None)
+        write_json_atomic(out_dir / BOUNDARIES_FILE, self.boundaries)
+        logger.debug("memory pass logged %d boundaries", len(self.boundaries))
+        return {
+            "memray_file": CAPTURE_FILE,
+            "boundaries": BOUNDARIES_FILE,
+            "native_traces": self.native,
+        }
