@@ -1,0 +1,112 @@
+"""Number and text formatting shared by the HTML and terminal reports."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from aitax.model.run import Finding, Severity
+
+MISSING = "—"
+
+SEVERITY_ORDER: dict[Severity, int] = {"high": 0, "medium": 1, "low": 2}
+
+# C0 and C1 control characters other than tab and newline. They are invisible or
+# break layout, and most are invalid in XML, so they are shown as escapes.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible_text(text: str) -> str:
+    """Replace control characters and lone surrogates with visible backslash escapes.
+
+    The result encodes to UTF-8, so profiled programs whose names hold bytes
+    decoded with `surrogateescape` can still be rendered.
+    """
+    without_controls = _CONTROL_CHARACTERS.sub(_escape_character, text)
+    return without_controls.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _escape_character(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def format_ms(value: float | None) -> str:
+    """Format a duration given in milliseconds, switching to seconds from 1000 ms."""
+    if value is None:
+        return MISSING
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    if value >= 100:
+        return f"{value:.0f} ms"
+    if value >= 10:
+        return f"{value:.1f} ms"
+    return f"{value:.2f} ms"
+
+
+def format_seconds(value: float | None) -> str:
+    """Format a duration in seconds: three decimals below 1 s, three significant digits above."""
+    if value is None:
+        return MISSING
+    if value >= 100:
+        return f"{value:.0f} s"
+    if value >= 10:
+        return f"{value:.1f} s"
+    if value >= 1:
+        return f"{value:.2f} s"
+    return f"{value:.3f} s"
+
+
+def format_share(value: float | None) -> str:
+    """Format a fraction in [0, 1] as a percentage."""
+    if value is None:
+        return MISSING
+    return f"{value * 100:.1f}%"
+
+
+def format_rate(value: float | None, unit: str) -> str:
+    """Format a throughput such as requests per second, with `unit` appended."""
+    if value is None:
+        return MISSING
+    if value >= 100:
+        return f"{value:,.0f} {unit}"
+    return f"{value:,.1f} {unit}"
+
+
+def format_bytes(value: int | None) -> str:
+    """Format a byte count in binary units (KiB, MiB, GiB)."""
+    if value is None:
+        return MISSING
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def format_cost(value: float | None) -> str:
+    """Format an amount of money with at least three significant digits.
+
+    The model stores no currency, so none is shown.
+    """
+    if value is None:
+        return MISSING
+    if value >= 1:
+        return f"{value:,.2f}"
+    if value >= 0.01:
+        return f"{value:.4f}"
+    return f"{value:.3g}"
+
+
+def format_count(value: int | None) -> str:
+    if value is None:
+        return MISSING
+    return f"{value:,}"
+
+
+def ranked_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Sort findings by severity, high first, then by estimated saving, largest first."""
+    return sorted(
+        findings,
+        key=lambda finding: (SEVERITY_ORDER.get(finding.severity, 3), -finding.estimated_saving_ms),
+    )
