@@ -43,7 +43,9 @@ def write_script(tmp_path: Path):  # type: ignore[no-untyped-def]
     return write
 
 
-def run_aitax(*args: str, cwd: Path, stdin: str | None = None, timeout: float = 240) -> CommandResult:
+def run_aitax(
+    *args: str, cwd: Path, stdin: str | None = None, timeout: float = 240
+) -> CommandResult:
     """Run the real `aitax` command in a subprocess, as a user would."""
     env = dict(os.environ)
     env.pop("NO_COLOR", None)

@@ -33,14 +33,26 @@ def builtin(function: str) -> FrameInfo:
     [
         ([user(), builtin("Cursor.execute")], "feature_fetch"),
         ([user(), lib("requests.api", "get"), lib("json.decoder", "decode")], "feature_fetch"),
-        ([user(), lib("pandas.io.sql", "read_sql"), lib("pandas.core.frame", "__init__")], "feature_fetch"),
-        ([user(), lib("sklearn.ensemble._forest", "predict_proba"), lib("numpy.core", "dot")], "inference"),
+        (
+            [user(), lib("pandas.io.sql", "read_sql"), lib("pandas.core.frame", "__init__")],
+            "feature_fetch",
+        ),
+        (
+            [user(), lib("sklearn.ensemble._forest", "predict_proba"), lib("numpy.core", "dot")],
+            "inference",
+        ),
         ([user(), lib("torch.nn.modules.module", "_call_impl")], "inference"),
         ([user(), lib("logging", "info"), lib("json.encoder", "iterencode")], "logging"),
         ([user(), lib("pandas.core.frame", "iterrows")], "feature_compute"),
         ([user(), lib("pandas.core.apply", "apply"), user("row_ratio")], "feature_compute"),
         ([user(), lib("sklearn.ensemble._forest", "fit"), lib("numpy.core", "dot")], "other"),
-        ([user(), FrameInfo("_find_and_load", "<frozen importlib._bootstrap>", 1, None, False, False)], "other"),
+        (
+            [
+                user(),
+                FrameInfo("_find_and_load", "<frozen importlib._bootstrap>", 1, None, False, False),
+            ],
+            "other",
+        ),
         ([user()], "other"),
         ([user(), lib("yaml.loader", "load")], "other"),
     ],
@@ -63,7 +75,9 @@ def test_default_rules_can_be_replaced() -> None:
 
 def test_parse_frame_resolves_module_and_user_code() -> None:
     resolver = ModuleResolver((f"{SITE}", STDLIB, "/srv/app"), ("/venv", "/usr"))
-    frame = parse_frame(f"iterrows\x00{SITE}/pandas/core/frame.py\x001400\x01cDataFrame\x01l1410", resolver)
+    frame = parse_frame(
+        f"iterrows\x00{SITE}/pandas/core/frame.py\x001400\x01cDataFrame\x01l1410", resolver
+    )
     assert frame.function == "DataFrame.iterrows"
     assert frame.module == "pandas.core.frame"
     assert frame.line == 1400
@@ -80,7 +94,7 @@ def test_parse_frame_resolves_module_and_user_code() -> None:
 
 def test_config_rules_load(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.aitax]\nreplace_default_rules = true\ninstance_cost_per_hour = 0.5\n'
+        "[tool.aitax]\nreplace_default_rules = true\ninstance_cost_per_hour = 0.5\n"
         '[[tool.aitax.rules]]\nstage = "inference"\nmodules = ["acme.model"]\n',
         encoding="utf-8",
     )

@@ -139,9 +139,21 @@ def test_method_is_found_by_line(line_report: dict) -> None:  # type: ignore[typ
 def test_named_function_in_imported_module(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     write_script("helpers.py", "def add(a, b):\n    c = a + b\n    return c\n")
     write_script("main.py", "import helpers\nfor i in range(100):\n    helpers.add(i, 1)\n")
-    result = run_aitax("run", "--passes", "clean,line", "--line-profile", "helpers:add",
-                       "--line-profile", "json:dumps", "--line-profile", "helpers:missing",
-                       "-o", "rep", "main.py", cwd=tmp_path)
+    result = run_aitax(
+        "run",
+        "--passes",
+        "clean,line",
+        "--line-profile",
+        "helpers:add",
+        "--line-profile",
+        "json:dumps",
+        "--line-profile",
+        "helpers:missing",
+        "-o",
+        "rep",
+        "main.py",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     report = run_json(tmp_path / "rep")
     add = line_profile_of(report, "add")
@@ -160,10 +172,12 @@ def test_failing_memory_pass_keeps_other_passes(write_script, tmp_path: Path) ->
         """
         import os, sys
         import aitax
+        def score():
+            return sum(i * i for i in range(50_000))
         for _ in range(20):
             with aitax.request():
                 with aitax.stage("inference"):
-                    sum(range(50_000))
+                    score()
         if "memray" in sys.modules:
             os._exit(9)
         """,

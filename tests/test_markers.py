@@ -120,10 +120,11 @@ def test_stage_is_thread_local(recorder: markers.Recorder) -> None:
     assert len({event.thread_id for event in recorder.stages}) == 2
 
 
-def test_request_records_size_and_links_stages(recorder: markers.Recorder, clock: FakeClock) -> None:
-    with aitax.request(size=8):
-        with aitax.stage("inference"):
-            clock.advance(100)
+def test_request_records_size_and_links_stages(
+    recorder: markers.Recorder, clock: FakeClock
+) -> None:
+    with aitax.request(size=8), aitax.stage("inference"):
+        clock.advance(100)
 
     [request] = recorder.requests
     [stage] = recorder.stages

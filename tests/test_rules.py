@@ -18,7 +18,8 @@ for _ in range(40):
             ratios = [row["a"] / row["b"] for _, row in frame.iterrows()]
 """
 ROW_LOOP_FIXED = ROW_LOOP.replace(
-    'ratios = [row["a"] / row["b"] for _, row in frame.iterrows()]', 'ratios = frame["a"] / frame["b"]'
+    'ratios = [row["a"] / row["b"] for _, row in frame.iterrows()]',
+    'ratios = frame["a"] / frame["b"]',
 )
 
 SINGLE_ROW = """

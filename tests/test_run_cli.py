@@ -28,8 +28,9 @@ def test_argv_main_and_path_match_python(write_script, tmp_path: Path) -> None: 
                           "file": __file__, "cwd": os.getcwd()}))
         """,
     )
-    result = run_aitax("run", "--passes", "clean", "-o", "rep", "sub/show.py", "--flag", "x y",
-                       cwd=tmp_path)
+    result = run_aitax(
+        "run", "--passes", "clean", "-o", "rep", "sub/show.py", "--flag", "x y", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[0])
     assert seen["argv"] == ["sub/show.py", "--flag", "x y"]
@@ -105,14 +106,21 @@ def test_outputs_are_written(write_script, tmp_path: Path) -> None:  # type: ign
     result = run_aitax("run", "-o", "rep", "pipe.py", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = tmp_path / "rep"
-    for name in ("run.json", "report.html", "cpu.prof", "cpu-pyinstrument.html",
-                 "captures/cpu.pyisession"):
+    for name in (
+        "run.json",
+        "report.html",
+        "cpu.prof",
+        "cpu-pyinstrument.html",
+        "captures/cpu.pyisession",
+    ):
         assert (report / name).is_file(), name
     data = load_run_json(report)
     assert data["schema_version"] == 1
     assert data["requests"]["count"] == 30
     assert {s["name"] for s in data["stages"] if s["source"] == "marked"} == {
-        "feature_compute", "logging"}
+        "feature_compute",
+        "logging",
+    }
     for key in ("p50_ms", "p95_ms", "p99_ms", "throughput_rps"):
         assert data["requests"][key] > 0
     assert all(p["status"] == "ok" for p in data["passes"])

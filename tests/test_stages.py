@@ -16,8 +16,14 @@ from aitax.markers import RequestEvent, StageEvent
 MS = 1_000_000
 
 
-def stage_event(name: str, start_ms: int, end_ms: int, child_ms: int = 0, cpu_ms: int | None = None,
-                request_id: int | None = None) -> StageEvent:
+def stage_event(
+    name: str,
+    start_ms: int,
+    end_ms: int,
+    child_ms: int = 0,
+    cpu_ms: int | None = None,
+    request_id: int | None = None,
+) -> StageEvent:
     cpu = (end_ms - start_ms) if cpu_ms is None else cpu_ms
     return StageEvent(name, start_ms * MS, end_ms * MS, cpu * MS, child_ms * MS, 0, 1, request_id)
 
@@ -65,7 +71,9 @@ def test_concurrent_stages_share_exceeding_wall_is_normalized() -> None:
 
 def test_stage_percentiles_use_span_durations() -> None:
     events = [stage_event("inference", 0, d) for d in (10, 20, 30, 40, 50)]
-    [stage] = [s for s in attribute_stages(1.0, marked_totals(events), None) if s.name == "inference"]
+    [stage] = [
+        s for s in attribute_stages(1.0, marked_totals(events), None) if s.name == "inference"
+    ]
     assert stage.p50_ms == pytest.approx(30.0)
     assert stage.p95_ms == pytest.approx(48.0)
     assert stage.count == 5

@@ -56,7 +56,9 @@ def load_config(start: Path) -> Config:
         with path.open("rb") as handle:
             document = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"cannot read {path}: {error}; fix the file or remove [tool.aitax]")
+        raise ConfigError(
+            f"cannot read {path}: {error}; fix the file or remove [tool.aitax]"
+        ) from None
 
     table = document.get("tool", {}).get("aitax")
     if table is None:
@@ -68,7 +70,9 @@ def load_config(start: Path) -> Config:
 
 
 def _parse_table(table: dict[str, Any], path: Path) -> Config:
-    rules = tuple(_parse_rule(entry, index, path) for index, entry in enumerate(table.get("rules", [])))
+    rules = tuple(
+        _parse_rule(entry, index, path) for index, entry in enumerate(table.get("rules", []))
+    )
     replace = table.get("replace_default_rules", False)
     if not isinstance(replace, bool):
         raise ConfigError(
@@ -76,7 +80,9 @@ def _parse_table(table: dict[str, Any], path: Path) -> Config:
         )
 
     cost = table.get("instance_cost_per_hour")
-    if cost is not None and (not isinstance(cost, int | float) or isinstance(cost, bool) or cost < 0):
+    if cost is not None and (
+        not isinstance(cost, int | float) or isinstance(cost, bool) or cost < 0
+    ):
         raise ConfigError(
             f"instance_cost_per_hour = {cost!r} in {path} is invalid; write a price in dollars"
         )

@@ -49,13 +49,14 @@ class ProfileOptions:
     line_functions: int = DEFAULT_LINE_FUNCTIONS
     line_profile: Sequence[str] = ()
     native_memory: bool = False
+    timeout_s: float | None = None
 
 
 @dataclass
 class ProfileResult:
     run: Run
     report_dir: Path
-    interrupted: bool
+    stop_exit_code: int | None
 
 
 def default_report_dir(target: Target, now: datetime) -> Path:
@@ -79,41 +80,52 @@ def prepare_report_dir(path: Path, force: bool) -> Path:
     except OSError as error:
         raise OutputError(
             f"cannot create report folder {path}: {error.strerror}; choose a writable -o DIR"
-        )
+        ) from None
     return path
 
 
-def profile_target(options: ProfileOptions, on_progress: ProgressCallback | None = None) -> ProfileResult:
+def profile_target(
+    options: ProfileOptions, on_progress: ProgressCallback | None = None
+) -> ProfileResult:
     """Run every pass of `options.target` and write run.json, report.html and the profile files."""
     started_at = datetime.now(UTC)
     report_dir = prepare_report_dir(
         options.out_dir or default_report_dir(options.target, started_at), options.force
     )
     captures_dir = report_dir / CAPTURES_DIR
-    config = load_config(Path(options.target.cwd, options.target.name)
-                         if options.target.kind == "script" else Path(options.target.cwd))
+    config = load_config(
+        Path(options.target.cwd, options.target.name)
+        if options.target.kind == "script"
+        else Path(options.target.cwd)
+    )
 
-    settings = PassSettings(options.interval_s, options.native_memory)
+    settings = PassSettings(options.interval_s, options.native_memory, options.timeout_s)
 
     def spec_extras(name: str, earlier: list[PassOutcome]) -> dict[str, Any] | str:
         if name != "line":
             return {}
         return _line_spec(options, config, earlier, captures_dir)
 
-    outcomes, interrupted = run_passes(
+    result = run_passes(
         options.target, options.passes, captures_dir, settings, on_progress, spec_extras
     )
+    outcomes = result.outcomes
 
     artifacts = _export_views(outcomes, report_dir)
     memory = _analyse_memory(outcomes, captures_dir, report_dir, artifacts)
     inputs = _inputs(options, config, started_at, outcomes, artifacts, captures_dir)
     inputs.memory = memory
     inputs.line_results = _line_results(outcomes)
+    inputs.line_capture = next((o.capture for o in outcomes if o.name == "line"), None)
     run = build_run(inputs)
-    if interrupted:
-        run.notes.insert(0, "The run was interrupted; this report holds what was measured before.")
+    if result.stop_reason is not None:
+        run.partial = True
+        run.stop_reason = result.stop_reason
+        run.notes.insert(
+            0, f"Partial run, {result.stop_reason}: this report holds what was measured until then."
+        )
     _write_report(run, report_dir)
-    return ProfileResult(run, report_dir, interrupted)
+    return ProfileResult(run, report_dir, result.stop_exit_code)
 
 
 def _inputs(
@@ -173,7 +185,9 @@ def _load_cpu_profile(capture: Capture | None, captures_dir: Path) -> CpuProfile
         session = Session.load(str(captures_dir / SESSION_FILE))
         labels = json.loads((captures_dir / LABELS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError) as error:
-        logger.warning("the CPU pass's session is unreadable (%s); reporting without samples", error)
+        logger.warning(
+            "the CPU pass's session is unreadable (%s); reporting without samples", error
+        )
         return None
     return CpuProfile(
         frame_records=session.frame_records,
@@ -206,15 +220,23 @@ def _write_report(run: Run, report_dir: Path) -> None:
     write_html(run, report_dir / REPORT_FILE)
 
 
-def _line_spec(options: ProfileOptions, config: Config, earlier: list[PassOutcome],
-               captures_dir: Path) -> dict[str, Any] | str:
+def _line_spec(
+    options: ProfileOptions, config: Config, earlier: list[PassOutcome], captures_dir: Path
+) -> dict[str, Any] | str:
     """Choose the line pass's functions from the CPU pass, plus those named on the command line."""
     cpu_capture = next((o.capture for o in earlier if o.name == "cpu"), None)
     samples = load_samples(_load_cpu_profile(cpu_capture, captures_dir), config)
-    chosen = choose_line_functions(samples, options.line_functions) if options.line_functions else []
+    chosen = (
+        choose_line_functions(samples, options.line_functions) if options.line_functions else []
+    )
     targets = [
-        {"file": frame.file, "line": frame.line, "qualname": frame.function, "module": None,
-         "label": f"{frame.file}:{frame.line}"}
+        {
+            "file": frame.file,
+            "line": frame.line,
+            "qualname": frame.function,
+            "module": None,
+            "label": f"{frame.file}:{frame.line}",
+        }
         for frame in chosen
     ]
     if not targets and not options.line_profile:
@@ -232,8 +254,9 @@ def _line_results(outcomes: list[PassOutcome]) -> list[dict[str, Any]] | None:
     return list(results) if isinstance(results, list) else None
 
 
-def _analyse_memory(outcomes: list[PassOutcome], captures_dir: Path, report_dir: Path,
-                    artifacts: dict[str, str]) -> MemoryProfile | None:
+def _analyse_memory(
+    outcomes: list[PassOutcome], captures_dir: Path, report_dir: Path, artifacts: dict[str, str]
+) -> MemoryProfile | None:
     """Analyse the memray capture and export memray's flame graph; mark the pass failed on error."""
     outcome = next((o for o in outcomes if o.name == "memory" and o.capture is not None), None)
     if outcome is None or outcome.capture is None:
@@ -264,8 +287,16 @@ MEMORY_FLAMEGRAPH = "memory-flamegraph.html"
 def _memray_flamegraph(capture_path: Path, report_dir: Path) -> str | None:
     """Render memray's own flame graph of the capture next to the report."""
     output = report_dir / MEMORY_FLAMEGRAPH
-    command = [sys.executable, "-m", "memray", "flamegraph", "--force", "-o", str(output),
-               str(capture_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "memray",
+        "flamegraph",
+        "--force",
+        "-o",
+        str(output),
+        str(capture_path),
+    ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if completed.returncode != 0:
         logger.warning("memray flamegraph failed: %s", completed.stderr.strip()[-500:])

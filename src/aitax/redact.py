@@ -31,9 +31,9 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             continue
 
         name, equals, _ = argument.partition("=")
-        if equals and (_is_secret_option(name) or _ENV_ASSIGNMENT.match(argument)):
-            redacted.append(f"{name}={REDACTED}")
-        elif equals and not name.startswith("-") and _SECRET_WORDS.search(name):
+        if (equals and (_is_secret_option(name) or _ENV_ASSIGNMENT.match(argument))) or (
+            equals and not name.startswith("-") and _SECRET_WORDS.search(name)
+        ):
             redacted.append(f"{name}={REDACTED}")
         elif _is_secret_option(argument):
             redacted.append(argument)

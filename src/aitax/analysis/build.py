@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aitax.analysis.classify import IDLE
 from aitax.analysis.cost import cost_per_1000
 from aitax.analysis.frames import ModuleResolver
 from aitax.analysis.hotspots import rank_hotspots
@@ -49,6 +50,7 @@ class RunInputs:
     environment: Environment
     artifacts: dict[str, str]
     line_results: list[dict[str, Any]] | None = None
+    line_capture: Capture | None = None
     memory: MemoryProfile | None = None
 
 
@@ -82,6 +84,8 @@ def build_run(inputs: RunInputs) -> Run:
         )
 
     sample_s = sum(sample.seconds for sample in samples)
+    notes.extend(_sampling_notes(samples, inputs.cpu_capture))
+    notes.extend(_process_notes(timing, inputs.line_capture))
     lines = line_profiles(inputs.line_results or [], stage_by_function(samples))
     context = RuleContext(
         wall_s=timing.wall_s,
@@ -118,6 +122,46 @@ def build_run(inputs: RunInputs) -> Run:
     )
 
 
+def _sampling_notes(samples: Sequence[Sample], cpu_capture: Capture | None) -> list[str]:
+    notes = []
+    idle_s = sum(sample.seconds for sample in samples if sample.stage == IDLE)
+    if idle_s > 0:
+        notes.append(
+            f"{idle_s:.2f} s of CPU-pass samples waited for work outside marked stages (an event "
+            "loop in select or epoll, or a thread blocked on a lock or queue); they are left out "
+            "of the stage split and the hotspots."
+        )
+    extra = cpu_capture.extra if cpu_capture is not None else {}
+    threads = extra.get("threads")
+    if isinstance(threads, int) and threads > 1:
+        notes.append(f"The CPU pass sampled {threads} threads; their samples are combined.")
+    if extra.get("hook_displaced"):
+        notes.append(
+            "The target replaced the CPU profiler's hook with its own (sys.setprofile), so "
+            "samples after that point are missing from the CPU pass."
+        )
+    return notes
+
+
+def _process_notes(timing: Capture, line_capture: Capture | None) -> list[str]:
+    """Say how much CPU time child processes used, since the passes do not profile them."""
+    notes = []
+    children_s = timing.extra.get("children_cpu_s")
+    if isinstance(children_s, int | float) and children_s > 0.01:
+        total = timing.cpu_s + children_s
+        notes.append(
+            f"Child processes used {children_s:.2f} s of CPU ({children_s / total:.0%} of all CPU "
+            "time in the clean pass). aitax does not profile child processes, so that time is "
+            "missing from the stages and hotspots."
+        )
+    if line_capture is not None and line_capture.extra.get("hook_displaced"):
+        notes.append(
+            "The target replaced the line profiler's trace hook (sys.settrace), so line timings "
+            "after that point are missing."
+        )
+    return notes
+
+
 def _fallback_timing(inputs: RunInputs, notes: list[str]) -> Capture:
     """Use the CPU pass's markers when the clean pass produced nothing."""
     if inputs.cpu_capture is not None:
@@ -127,8 +171,7 @@ def _fallback_timing(inputs: RunInputs, notes: list[str]) -> Capture:
         )
         return inputs.cpu_capture
     notes.append("No pass produced a capture; the report has no measurements.")
-    return Capture("clean", exit_code=1, wall_s=0.0, cpu_s=0.0, peak_rss_bytes=None,
-                   traceback=None)
+    return Capture("clean", exit_code=1, wall_s=0.0, cpu_s=0.0, peak_rss_bytes=None, traceback=None)
 
 
 def relative_artifact(path: Path, report_dir: Path) -> str:

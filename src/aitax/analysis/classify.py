@@ -9,7 +9,8 @@ A sample is decided in this order:
 5. The library that the innermost user-code frame called, the first matching frame
    after it. If that frame calls nothing that matches, the library that called
    back into user code (pandas' `apply` calling a row function, say).
-6. Otherwise `other`.
+6. A blocking wait (a lock, select or epoll) that no rule claimed: `idle`.
+7. Otherwise `other`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ from aitax.analysis.frames import FrameInfo
 from aitax.markers import FEATURE_COMPUTE, FEATURE_FETCH, INFERENCE, LOGGING
 
 OTHER = "other"
+# Unmarked time spent waiting for work, such as an event loop in epoll or a
+# thread blocked on a lock or queue. It is not work, so it is left out of the
+# stage split and the hotspots.
+IDLE = "idle"
+
+_BLOCKING_BUILTINS = frozenset({
+    "lock.acquire", "RLock.acquire", "select", "poll.poll", "epoll.poll", "kqueue.control",
+    "devpoll.poll", "SimpleQueue.get", "Connection.poll", "sigwait", "sigtimedwait", "waitpid",
+})  # fmt: skip
 
 _MODEL_LIBRARIES = (
     "sklearn", "lightgbm", "xgboost", "catboost", "onnxruntime", "torch", "tensorflow",
@@ -55,24 +65,66 @@ DEFAULT_RULES: tuple[ModuleRule, ...] = (
     ModuleRule(
         FEATURE_FETCH,
         modules=(
-            "sqlite3", "redis", "psycopg", "psycopg2", "pymysql", "MySQLdb", "mysql",
-            "pymongo", "cassandra", "elasticsearch", "sqlalchemy", "requests", "urllib3",
-            "httpx", "aiohttp", "http.client", "urllib.request", "socket", "ssl", "grpc",
-            "boto3", "botocore", "s3fs", "feast", "pandas.io.sql", "pyarrow.flight",
+            "sqlite3",
+            "redis",
+            "psycopg",
+            "psycopg2",
+            "pymysql",
+            "MySQLdb",
+            "mysql",
+            "pymongo",
+            "cassandra",
+            "elasticsearch",
+            "sqlalchemy",
+            "requests",
+            "urllib3",
+            "httpx",
+            "aiohttp",
+            "http.client",
+            "urllib.request",
+            "socket",
+            "ssl",
+            "grpc",
+            "boto3",
+            "botocore",
+            "s3fs",
+            "feast",
+            "pandas.io.sql",
+            "pyarrow.flight",
         ),
-        builtins=frozenset({
-            "Connection.execute", "Connection.executemany", "Connection.commit",
-            "Cursor.execute", "Cursor.executemany", "Cursor.fetchone", "Cursor.fetchall",
-            "Cursor.fetchmany", "socket.recv", "socket.recv_into", "socket.sendall",
-        }),
-    ),  # fmt: skip
+        builtins=frozenset(
+            {
+                "Connection.execute",
+                "Connection.executemany",
+                "Connection.commit",
+                "Cursor.execute",
+                "Cursor.executemany",
+                "Cursor.fetchone",
+                "Cursor.fetchall",
+                "Cursor.fetchmany",
+                "socket.recv",
+                "socket.recv_into",
+                "socket.sendall",
+            }
+        ),
+    ),
     ModuleRule(
         LOGGING,
         modules=(
-            "logging", "json", "simplejson", "orjson", "ujson", "structlog", "loguru",
-            "prometheus_client", "statsd", "datadog", "opentelemetry", "sentry_sdk",
+            "logging",
+            "json",
+            "simplejson",
+            "orjson",
+            "ujson",
+            "structlog",
+            "loguru",
+            "prometheus_client",
+            "statsd",
+            "datadog",
+            "opentelemetry",
+            "sentry_sdk",
         ),
-    ),  # fmt: skip
+    ),
     ModuleRule(
         FEATURE_COMPUTE,
         modules=("pandas", "numpy", "scipy", "polars", "pyarrow", "numexpr", "bottleneck"),
@@ -108,8 +160,16 @@ def _first_match(frames: Iterable[FrameInfo], rules: Sequence[ModuleRule]) -> st
     return None
 
 
-def classify(frames: Sequence[FrameInfo], user_rules: Sequence[ModuleRule] = (),
-             default_rules: Sequence[ModuleRule] = DEFAULT_RULES) -> str:
+def is_idle_wait(frames: Sequence[FrameInfo]) -> bool:
+    """Return True when the sample's innermost call blocks waiting (a lock, select or epoll)."""
+    return bool(frames) and frames[-1].builtin and frames[-1].function in _BLOCKING_BUILTINS
+
+
+def classify(
+    frames: Sequence[FrameInfo],
+    user_rules: Sequence[ModuleRule] = (),
+    default_rules: Sequence[ModuleRule] = DEFAULT_RULES,
+) -> str:
     """Return the stage of one unmarked sample; `frames` run from the root to the leaf."""
     if any(_is_import(frame) for frame in frames):
         return OTHER
@@ -123,7 +183,10 @@ def classify(frames: Sequence[FrameInfo], user_rules: Sequence[ModuleRule] = (),
     if any(_is_model_call(frame, _INFERENCE_FUNCTIONS) for frame in frames):
         return INFERENCE
 
-    return _classify_by_boundary(frames, default_rules) or OTHER
+    stage = _classify_by_boundary(frames, default_rules)
+    if stage is not None:
+        return stage
+    return IDLE if is_idle_wait(frames) else OTHER
 
 
 def _classify_by_boundary(frames: Sequence[FrameInfo], rules: Sequence[ModuleRule]) -> str | None:

@@ -82,7 +82,7 @@ def _module_of(file: str, sys_path: tuple[str, ...]) -> str | None:
 @lru_cache(maxsize=262144)
 def _split_identifier(frame_id: str) -> tuple[str, str, int, str | None]:
     identifier, _, attributes = frame_id.partition(_ATTRIBUTE_SEP)
-    function, file, line = (identifier.split(_IDENTIFIER_SEP) + ["", "", "0"])[:3]
+    function, file, line = [*identifier.split(_IDENTIFIER_SEP), "", "", "0"][:3]
     class_name = None
     for attribute in attributes.split(_ATTRIBUTE_SEP) if attributes else ():
         if attribute.startswith("c"):

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from aitax.analysis.classify import IDLE
 from aitax.analysis.samples import Sample
 from aitax.model.run import Hotspot
 
@@ -26,8 +27,10 @@ class _Totals:
 def rank_hotspots(samples: Sequence[Sample], limit: int = DEFAULT_HOTSPOT_COUNT) -> list[Hotspot]:
     """Rank functions by self time, with cumulative time as the tie-breaker.
 
-    A recursive function counts once per sample in its cumulative time.
+    A recursive function counts once per sample in its cumulative time. Idle
+    samples are left out: waiting for work is not a hotspot.
     """
+    samples = [sample for sample in samples if sample.stage != IDLE]
     totals = _accumulate(samples)
     sample_s = sum(sample.seconds for sample in samples)
     ordered = sorted(totals.items(), key=lambda item: (-item[1].self_s, -item[1].total_s, item[0]))

@@ -16,10 +16,16 @@ _UNPROFILABLE = ("<module>", "<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>
 
 
 def _profilable(frame: FrameInfo) -> bool:
-    return frame.user_code and not frame.builtin and frame.function.rsplit(".", 1)[-1] not in _UNPROFILABLE
+    return (
+        frame.user_code
+        and not frame.builtin
+        and frame.function.rsplit(".", 1)[-1] not in _UNPROFILABLE
+    )
 
 
-def choose_line_functions(samples: Sequence[Sample], count: int = DEFAULT_LINE_FUNCTIONS) -> list[FrameInfo]:
+def choose_line_functions(
+    samples: Sequence[Sample], count: int = DEFAULT_LINE_FUNCTIONS
+) -> list[FrameInfo]:
     """Return up to `count` user functions, taken in turn from the top by self and by cumulative time.
 
     Self time finds the functions whose own lines are slow; cumulative time finds
@@ -41,8 +47,12 @@ def choose_line_functions(samples: Sequence[Sample], count: int = DEFAULT_LINE_F
     return [frames[key] for key in chosen]
 
 
-def _add_sample(sample: Sample, self_s: dict[_FunctionKey, float], total_s: dict[_FunctionKey, float],
-                frames: dict[_FunctionKey, FrameInfo]) -> None:
+def _add_sample(
+    sample: Sample,
+    self_s: dict[_FunctionKey, float],
+    total_s: dict[_FunctionKey, float],
+    frames: dict[_FunctionKey, FrameInfo],
+) -> None:
     user_frames = [frame for frame in sample.frames if _profilable(frame)]
     if not user_frames:
         return

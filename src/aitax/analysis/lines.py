@@ -19,7 +19,9 @@ def stage_by_function(samples: Sequence[Sample]) -> dict[tuple[str, int], str]:
     return {key: max(by_stage, key=by_stage.__getitem__) for key, by_stage in seconds.items()}
 
 
-def line_profiles(results: Sequence[dict[str, Any]], stages: dict[tuple[str, int], str]) -> list[LineProfile]:
+def line_profiles(
+    results: Sequence[dict[str, Any]], stages: dict[tuple[str, int], str]
+) -> list[LineProfile]:
     """Turn the line pass's results into line profiles, hottest function first."""
     profiles = [_profile(result, stages) for result in results]
     return sorted(profiles, key=lambda profile: (not profile.profiled, -profile.total_s))
@@ -31,7 +33,9 @@ def _profile(result: dict[str, Any], stages: dict[tuple[str, int], str]) -> Line
     stage = stages.get((file, line), "other")
     label = str(result.get("function") or result["label"])
     if "lines" not in result:
-        return LineProfile(label, file, line, stage, profiled=False, reason=str(result.get("reason")))
+        return LineProfile(
+            label, file, line, stage, profiled=False, reason=str(result.get("reason"))
+        )
 
     rows = result["lines"]
     total = sum(float(row[2]) for row in rows)

@@ -36,8 +36,9 @@ LEAK_MIN_CORRELATION = 0.9
 STACK_DEPTH = 64
 
 _FREES = frozenset({AllocatorType.FREE, AllocatorType.PYMALLOC_FREE, AllocatorType.MUNMAP})
-_COPY_CALLS = frozenset({"copy", "astype", "concat", "merge", "join", "reset_index", "to_numpy",
-                         "deepcopy", "values"})
+_COPY_CALLS = frozenset(
+    {"copy", "astype", "concat", "merge", "join", "reset_index", "to_numpy", "deepcopy", "values"}
+)
 
 StackFrame = tuple[str, str, int]
 SiteKey = tuple[str, int, str | None]
@@ -119,8 +120,11 @@ def default_user_code(file: str) -> bool:
     return not any(file.startswith(prefix + os.sep) for prefix in _PREFIXES)
 
 
-def _replay(records: Iterable[memray.AllocationRecord], boundaries: Sequence[Sequence[object]],
-            is_user: UserCodePredicate) -> _Replay:
+def _replay(
+    records: Iterable[memray.AllocationRecord],
+    boundaries: Sequence[Sequence[object]],
+    is_user: UserCodePredicate,
+) -> _Replay:
     state = _Replay()
     stack_cache: dict[int, tuple[StackFrame, ...]] = {}
     site_cache: dict[int, _Site | None] = {}
@@ -145,8 +149,11 @@ def _replay(records: Iterable[memray.AllocationRecord], boundaries: Sequence[Seq
         _allocate(state, record, stack, site_cache, is_user)
 
     if boundary_index != len(boundaries):
-        logger.warning("matched %d of %d stage boundaries in the memory capture",
-                       boundary_index, len(boundaries))
+        logger.warning(
+            "matched %d of %d stage boundaries in the memory capture",
+            boundary_index,
+            len(boundaries),
+        )
     return state
 
 
@@ -183,8 +190,13 @@ def _free(state: _Replay, record: memray.AllocationRecord) -> None:
         state.heap -= block[0]
 
 
-def _allocate(state: _Replay, record: memray.AllocationRecord, stack: tuple[StackFrame, ...],
-              site_cache: dict[int, _Site | None], is_user: UserCodePredicate) -> None:
+def _allocate(
+    state: _Replay,
+    record: memray.AllocationRecord,
+    stack: tuple[StackFrame, ...],
+    site_cache: dict[int, _Site | None],
+    is_user: UserCodePredicate,
+) -> None:
     size = record.size
     tid = record.tid
     stage_stack = state.stage_stack[tid]
@@ -213,8 +225,13 @@ def _allocate(state: _Replay, record: memray.AllocationRecord, stack: tuple[Stac
             site.requests.add(request)
 
 
-def _site_for(stack_id: int, stack: tuple[StackFrame, ...], cache: dict[int, _Site | None],
-              sites: dict[SiteKey, _Site], is_user: UserCodePredicate) -> _Site | None:
+def _site_for(
+    stack_id: int,
+    stack: tuple[StackFrame, ...],
+    cache: dict[int, _Site | None],
+    sites: dict[SiteKey, _Site],
+    is_user: UserCodePredicate,
+) -> _Site | None:
     """Find the line that caused an allocation: the innermost user frame of its stack.
 
     Stacks that end at the same line through the same library call share one site.
@@ -265,8 +282,13 @@ def _peak_locations(reader: memray.FileReader, is_user: UserCodePredicate) -> li
     ]
 
 
-def _profile(state: _Replay, memray_peak: int, peak_sites: list[AllocationSite],
-             rss_peak_bytes: int | None, native_traces: bool) -> MemoryProfile:
+def _profile(
+    state: _Replay,
+    memray_peak: int,
+    peak_sites: list[AllocationSite],
+    rss_peak_bytes: int | None,
+    native_traces: bool,
+) -> MemoryProfile:
     by_stage = [
         StageMemory(name, totals.allocated, totals.count, totals.peak)
         for name, totals in sorted(state.stages.items(), key=lambda item: -item[1].allocated)
@@ -298,7 +320,9 @@ def _top_sites(state: _Replay, requests: int) -> list[AllocationSite]:
             function=site.function,
             file=site.file,
             line=site.line,
-            stage=max(site.stage_bytes, key=site.stage_bytes.__getitem__) if site.stage_bytes else UNMARKED,
+            stage=max(site.stage_bytes, key=site.stage_bytes.__getitem__)
+            if site.stage_bytes
+            else UNMARKED,
             allocated_bytes=site.allocated,
             allocations=site.count,
             library_call=site.library_call,
@@ -330,8 +354,12 @@ def _leak_suspects(state: _Replay, growth: float | None, correlation: float) -> 
     of all requests are memory that each request leaves behind.
     """
     requests = len(state.heap_at_request_end)
-    if (growth is None or growth < LEAK_MIN_GROWTH_BYTES or correlation < LEAK_MIN_CORRELATION
-            or requests < LEAK_MIN_REQUESTS):
+    if (
+        growth is None
+        or growth < LEAK_MIN_GROWTH_BYTES
+        or correlation < LEAK_MIN_CORRELATION
+        or requests < LEAK_MIN_REQUESTS
+    ):
         return []
 
     held: dict[int, int] = defaultdict(int)

@@ -50,7 +50,9 @@ def build_samples(
     return samples
 
 
-def _parse_cached(frame_id: str, resolver: ModuleResolver, cache: dict[str, FrameInfo]) -> FrameInfo:
+def _parse_cached(
+    frame_id: str, resolver: ModuleResolver, cache: dict[str, FrameInfo]
+) -> FrameInfo:
     frame = cache.get(frame_id)
     if frame is None:
         frame = cache[frame_id] = parse_frame(frame_id, resolver)

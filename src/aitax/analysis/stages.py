@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from aitax.analysis.classify import OTHER
+from aitax.analysis.classify import IDLE, OTHER
 from aitax.analysis.percentiles import percentile, summarize_ms
 from aitax.analysis.samples import Sample
 from aitax.markers import STANDARD_STAGES, RequestEvent, StageEvent
@@ -49,10 +49,13 @@ def marked_totals(events: Iterable[StageEvent]) -> dict[str, MarkedTotals]:
 
 
 def auto_fractions(samples: Sequence[Sample]) -> dict[str, float]:
-    """Return each automatic stage's fraction of the CPU-pass time spent outside marked stages."""
+    """Return each automatic stage's fraction of the CPU-pass time spent outside marked stages.
+
+    Idle samples (waiting for work) are left out, so the unmarked time is split among work.
+    """
     seconds: dict[str, float] = defaultdict(float)
     for sample in samples:
-        if sample.auto:
+        if sample.auto and sample.stage != IDLE:
             seconds[sample.stage] += sample.seconds
     total = sum(seconds.values())
     if total <= 0:

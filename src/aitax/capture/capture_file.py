@@ -69,7 +69,9 @@ def capture_to_json(capture: Capture) -> dict[str, Any]:
         [getattr(event, column) for column in _STAGE_COLUMNS[:-1]] + [hash_key(event.key)]
         for event in capture.stages
     ]
-    request_rows = [[getattr(event, column) for column in _REQUEST_COLUMNS] for event in capture.requests]
+    request_rows = [
+        [getattr(event, column) for column in _REQUEST_COLUMNS] for event in capture.requests
+    ]
     return {
         "format": CAPTURE_FORMAT,
         "pass": capture.pass_name,

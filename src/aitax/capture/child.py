@@ -7,10 +7,13 @@ is a JSON file naming the pass, the target and the capture folder.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import runpy
+import signal
 import sys
+import threading
 import time
 import traceback
 import types
@@ -20,6 +23,8 @@ from typing import Any
 from aitax import markers
 from aitax.capture.capture_file import Capture, capture_to_json, write_json_atomic
 from aitax.capture.passes import BasePass, PassHooks
+
+logger = logging.getLogger(__name__)
 
 CAPTURE_NAME = "{pass_name}.json"
 
@@ -57,14 +62,20 @@ def main(argv: list[str]) -> int:
 
     wall_start = time.perf_counter()
     cpu_start = time.process_time()
+    signal.signal(signal.SIGTERM, _raise_terminated)
     hooks.start(recorder)
     exit_code, tb_text = _run_target(spec, hooks)
+    # From here on the capture is being written: a second interrupt must not cut it short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         extra = hooks.stop(out_dir)
     finally:
         markers.install(None)
     wall_s = time.perf_counter() - wall_start
     cpu_s = time.process_time() - cpu_start
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    extra["children_cpu_s"] = children.ru_utime + children.ru_stime
 
     capture = Capture(
         pass_name=spec["pass"],
@@ -77,8 +88,18 @@ def main(argv: list[str]) -> int:
         requests=recorder.requests,
         extra=extra,
     )
-    write_json_atomic(out_dir / CAPTURE_NAME.format(pass_name=spec["pass"]), capture_to_json(capture))
+    write_json_atomic(
+        out_dir / CAPTURE_NAME.format(pass_name=spec["pass"]), capture_to_json(capture)
+    )
     return exit_code
+
+
+class TerminatedError(BaseException):
+    """Raised in the target when the pass receives SIGTERM, so that it unwinds like on Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: types.FrameType | None) -> None:
+    raise TerminatedError(f"terminated by signal {signal.Signals(signum).name}")
 
 
 def _prepare_sys(spec: dict[str, Any]) -> None:
@@ -95,7 +116,19 @@ def _prepare_sys(spec: dict[str, Any]) -> None:
 
 
 def _run_target(spec: dict[str, Any], hooks: PassHooks) -> tuple[int, str | None]:
-    """Run the target as __main__; return its exit status and, if it raised, its traceback."""
+    """Run the target as __main__, then wait for its threads as the interpreter would.
+
+    Return the exit status and, if the target raised, its traceback.
+    """
+    result = _run_main(spec, hooks)
+    try:
+        _join_threads()
+    except (KeyboardInterrupt, TerminatedError):
+        logger.warning("stopped waiting for the target's threads after an interrupt")
+    return result
+
+
+def _run_main(spec: dict[str, Any], hooks: PassHooks) -> tuple[int, str | None]:
     target = spec["target"]
     try:
         if target["kind"] == "script":
@@ -104,7 +137,9 @@ def _run_target(spec: dict[str, Any], hooks: PassHooks) -> tuple[int, str | None
             runpy.run_module(target["name"], run_name="__main__", alter_sys=True)
     except SystemExit as exit_request:
         return _exit_status(exit_request), None
-    except BaseException as error:  # noqa: BLE001 - the target's error is reported, as python does
+    except TerminatedError as error:
+        return 143, _format_target_traceback(error)
+    except BaseException as error:
         text = _format_target_traceback(error)
         sys.stderr.write(text)
         sys.stderr.flush()
@@ -112,9 +147,17 @@ def _run_target(spec: dict[str, Any], hooks: PassHooks) -> tuple[int, str | None
     return 0, None
 
 
+def _join_threads() -> None:
+    """Wait for the target's non-daemon threads, as the interpreter does before it exits."""
+    main = threading.main_thread()
+    for thread in threading.enumerate():
+        if thread is not main and not thread.daemon and thread.is_alive():
+            thread.join()
+
+
 def _run_script(script: str, hooks: PassHooks) -> None:
     path = os.path.abspath(script)
-    if os.path.isdir(path) or not path.endswith((".py", ".pyw")) and _is_zip(path):
+    if os.path.isdir(path) or (not path.endswith((".py", ".pyw")) and _is_zip(path)):
         runpy.run_path(path, run_name="__main__")
         return
 
@@ -122,7 +165,7 @@ def _run_script(script: str, hooks: PassHooks) -> None:
     # pickle as they do under python.
     module = types.ModuleType("__main__")
     module.__file__ = path
-    module.__builtins__ = __builtins__
+    module.__dict__["__builtins__"] = __builtins__
     module.__cached__ = None  # type: ignore[attr-defined]
     sys.modules["__main__"] = module
     with open(path, "rb") as handle:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ SESSION_FILE = "cpu.pyisession"
 LABELS_FILE = "cpu-stages.json"
 
 
-class StageLabellingProfiler(Profiler):  # type: ignore[misc]
+class StageLabellingProfiler(Profiler):
     """A pyinstrument profiler that also records the current stage of every sample.
 
     pyinstrument calls `_sampler_saw_call_stack` in the sampled thread, so the
@@ -40,23 +42,82 @@ class StageLabellingProfiler(Profiler):  # type: ignore[misc]
 
 
 class CpuPass(BasePass):
-    """Start pyinstrument before the target runs, and save its session after."""
+    """Sample every thread with pyinstrument, and save one session for all of them.
+
+    pyinstrument samples the thread that starts it. Threads that the target starts
+    get a profiler of their own, started by a `threading.setprofile` hook as the
+    thread begins; their samples join the main thread's when the pass ends.
+    """
 
     def __init__(self, interval: float) -> None:
+        self.interval = interval
         self.profiler = StageLabellingProfiler(interval)
+        self.thread_profilers: list[StageLabellingProfiler] = []
+        self.lock = threading.Lock()
+
+    def _start_in_thread(self, frame: Any, event: str, arg: Any) -> None:
+        sys.setprofile(None)
+        profiler = StageLabellingProfiler(self.interval)
+        try:
+            profiler.start(target_description=f"aitax CPU pass, {threading.current_thread().name}")
+        except (RuntimeError, ValueError) as error:
+            logger.warning("cannot sample thread %s: %s", threading.current_thread().name, error)
+            return
+        with self.lock:
+            self.thread_profilers.append(profiler)
 
     def start(self, recorder: Recorder) -> None:
+        threading.setprofile(self._start_in_thread)
         self.profiler.start(target_description="aitax CPU pass")
+        self.hook = sys.getprofile()
 
     def stop(self, out_dir: Path) -> dict[str, Any]:
         from aitax.capture.capture_file import write_json_atomic
 
+        threading.setprofile(None)
+        # A target that calls sys.setprofile replaces pyinstrument's hook in that thread.
+        displaced = sys.getprofile() is not self.hook
+        if displaced:
+            logger.warning("the target replaced the CPU profiler's hook; later samples are missing")
+            sys.setprofile(self.hook)
         session = self.profiler.stop()
-        labels = self.profiler.labels[: len(session.frame_records)]
+        labels = list(self.profiler.labels[: len(session.frame_records)])
+        thread_records, thread_labels = self._thread_samples()
+        session.frame_records.extend(thread_records)
+        labels.extend(thread_labels)
+        session.sample_count = len(session.frame_records)
+
         session_path = out_dir / SESSION_FILE
         tmp_path = session_path.with_name(f".{SESSION_FILE}.tmp")
         session.save(tmp_path)
         tmp_path.replace(session_path)
         write_json_atomic(out_dir / LABELS_FILE, labels)
-        logger.debug("CPU pass kept %d samples", len(labels))
-        return {"session": SESSION_FILE, "labels": LABELS_FILE, "sample_count": len(labels)}
+        logger.debug(
+            "CPU pass kept %d samples from %d threads", len(labels), 1 + len(self.thread_profilers)
+        )
+        return {
+            "session": SESSION_FILE,
+            "labels": LABELS_FILE,
+            "sample_count": len(labels),
+            "threads": 1 + len(self.thread_profilers),
+            "hook_displaced": displaced,
+        }
+
+    def _thread_samples(self) -> tuple[list[Any], list[str | None]]:
+        """Collect what the other threads' profilers recorded, whether or not their threads ended.
+
+        A profiler can only be stopped from its own thread, so the records are read
+        from its active session instead.
+        """
+        records: list[Any] = []
+        labels: list[str | None] = []
+        with self.lock:
+            profilers = list(self.thread_profilers)
+        for profiler in profilers:
+            session = profiler._active_session
+            if session is None:
+                continue
+            count = min(len(session.frame_records), len(profiler.labels))
+            records.extend(session.frame_records[:count])
+            labels.extend(profiler.labels[:count])
+        return records, labels

@@ -81,7 +81,9 @@ def _add(registry: _Registry, func: Any, label: str) -> None:
         return
     registry.profiler.add_function(func)
     registry.padded[code] = func.__code__
-    registry.registered.setdefault(label, []).append(f"{func.__code__.co_filename}:{func.__code__.co_firstlineno}")
+    registry.registered.setdefault(label, []).append(
+        f"{func.__code__.co_filename}:{func.__code__.co_firstlineno}"
+    )
 
 
 class _Decorate(ast.NodeTransformer):
@@ -127,12 +129,16 @@ def _decorator_call(label: str, lineno: int) -> ast.expr:
     return expression
 
 
-def decorate_source(source: bytes, path: str, targets: Sequence[LineTarget],
-                    module: str | None) -> tuple[types.CodeType, set[str]]:
+def decorate_source(
+    source: bytes, path: str, targets: Sequence[LineTarget], module: str | None
+) -> tuple[types.CodeType, set[str]]:
     """Compile `source` with the targets in it decorated; return the code and the matched labels."""
     by_line = {t.line: t.label for t in targets if t.file == path and t.line is not None}
-    by_qualname = {t.qualname: t.label for t in targets
-                   if t.qualname and t.module is not None and t.module == module}
+    by_qualname = {
+        t.qualname: t.label
+        for t in targets
+        if t.qualname and t.module is not None and t.module == module
+    }
     tree = ast.parse(source, filename=path)
     transformer = _Decorate(by_line, by_qualname)
     tree = transformer.visit(tree)
@@ -158,8 +164,9 @@ class _Finder(importlib.abc.MetaPathFinder):
     def __init__(self, line_pass: LinePass) -> None:
         self.line_pass = line_pass
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None,
-                  target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
             return spec
@@ -197,13 +204,19 @@ class LinePass(BasePass):
         sys.meta_path.insert(0, self.finder)
         self._resolve_imported()
         self.profiler.enable_by_count()
+        self.hook = sys.gettrace()
 
     def stop(self, out_dir: Path) -> dict[str, Any]:
         global _registry
+        # On Python before 3.12, line_profiler uses the trace hook, which sys.settrace replaces.
+        displaced = sys.version_info < (3, 12) and sys.gettrace() is not self.hook
+        if displaced:
+            logger.warning("the target replaced the line profiler's trace hook")
+            sys.settrace(self.hook)
         self.profiler.disable_by_count()
         sys.meta_path.remove(self.finder)
         _registry = None
-        return {"line_functions": self._results()}
+        return {"line_functions": self._results(), "hook_displaced": displaced}
 
     def _resolve_imported(self) -> None:
         """Add targets named by module:qualname whose module is already imported."""
@@ -211,43 +224,62 @@ class LinePass(BasePass):
             if target.module and target.qualname and target.module in sys.modules:
                 obj = _lookup(sys.modules[target.module], target.qualname)
                 if obj is None:
-                    self.registry.problems[target.label] = f"{target.qualname} not found in {target.module}"
+                    self.registry.problems[target.label] = (
+                        f"{target.qualname} not found in {target.module}"
+                    )
                     continue
                 self.matched.add(target.label)
                 _add(self.registry, inspect.unwrap(obj), target.label)
 
     def _results(self) -> list[dict[str, Any]]:
         stats = self.profiler.get_stats()
-        by_site = {(file, line): (name, timings) for (file, line, name), timings in stats.timings.items()}
+        by_site = {
+            (file, line): (name, timings) for (file, line, name), timings in stats.timings.items()
+        }
         results = []
         for target in self.targets:
             results.append(self._result(target, by_site, stats.unit))
         return results
 
-    def _result(self, target: LineTarget, by_site: dict[tuple[str, int], Any], unit: float) -> dict[str, Any]:
-        result: dict[str, Any] = {"label": target.label, "function": target.qualname or target.label,
-                                  "file": target.file, "line": target.line}
+    def _result(
+        self, target: LineTarget, by_site: dict[tuple[str, int], Any], unit: float
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "label": target.label,
+            "function": target.qualname or target.label,
+            "file": target.file,
+            "line": target.line,
+        }
         sites = self.registry.registered.get(target.label, [])
         if target.label in self.registry.problems:
             return {**result, "reason": self.registry.problems[target.label]}
         if not sites:
-            reason = ("its definition was not found in the source" if target.label not in self.matched
-                      else "the function was never defined during the line pass")
+            reason = (
+                "its definition was not found in the source"
+                if target.label not in self.matched
+                else "the function was never defined during the line pass"
+            )
             return {**result, "reason": reason}
 
         file, _, line = sites[0].rpartition(":")
         entry = by_site.get((file, int(line)))
         timings = entry[1] if entry else []
         if not timings:
-            return {**result, "file": file, "line": int(line),
-                    "reason": "line_profiler recorded no hits (never called in this pass, or "
-                              "asynchronous code that line_profiler does not trace)"}
+            return {
+                **result,
+                "file": file,
+                "line": int(line),
+                "reason": "line_profiler recorded no hits (never called in this pass, or "
+                "asynchronous code that line_profiler does not trace)",
+            }
         return {
             **result,
             "file": file,
             "line": int(line),
-            "lines": [[lineno, hits, time * unit, linecache.getline(file, lineno).rstrip("\n")]
-                      for lineno, hits, time in sorted(timings)],
+            "lines": [
+                [lineno, hits, time * unit, linecache.getline(file, lineno).rstrip("\n")]
+                for lineno, hits, time in sorted(timings)
+            ],
         }
 
 

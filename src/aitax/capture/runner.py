@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -46,12 +45,41 @@ class PassOutcome:
 class PassSettings:
     interval_s: float = 0.001
     native_memory: bool = False
+    timeout_s: float | None = None
+
+
+class _Stop:
+    """Why the run stopped early: a signal the user sent, or the --timeout deadline."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.exit_code: int | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def request(self, reason: str, exit_code: int, forward: signal.Signals) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self.exit_code = exit_code
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(forward)
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        received = signal.Signals(signum)
+        exit_code = 130 if received == signal.SIGINT else 143
+        self.request(f"interrupted by {received.name}", exit_code, received)
 
 
 ProgressCallback = Callable[[str, str], None]
 # Returns what a pass's spec needs from earlier passes (the line pass's functions),
 # or None when the pass has nothing to do, with the reason.
 SpecExtras = Callable[[str, list["PassOutcome"]], "dict[str, Any] | str"]
+
+
+@dataclass
+class RunnerResult:
+    outcomes: list[PassOutcome]
+    stop_reason: str | None
+    stop_exit_code: int | None
 
 
 def run_passes(
@@ -61,11 +89,40 @@ def run_passes(
     settings: PassSettings,
     on_progress: ProgressCallback | None = None,
     spec_extras: SpecExtras | None = None,
-) -> tuple[list[PassOutcome], bool]:
-    """Run each pass in turn; return the outcomes and whether the user interrupted the run."""
+) -> RunnerResult:
+    """Run each pass in turn, until all have run or a signal or the timeout stops the run.
+
+    SIGINT and SIGTERM are forwarded to the running pass, which unwinds the target
+    and writes what it measured; the passes after it do not run.
+    """
+    stop = _Stop()
+    handlers = {sig: signal.signal(sig, stop.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        outcomes = _run_all(target, passes, captures_dir, settings, on_progress, spec_extras, stop)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return RunnerResult(outcomes, stop.reason, stop.exit_code)
+
+
+def _run_all(
+    target: Target,
+    passes: Sequence[str],
+    captures_dir: Path,
+    settings: PassSettings,
+    on_progress: ProgressCallback | None,
+    spec_extras: SpecExtras | None,
+    stop: _Stop,
+) -> list[PassOutcome]:
+    deadline = None if settings.timeout_s is None else time.monotonic() + settings.timeout_s
     stdin_bytes = _read_stdin_once()
     outcomes: list[PassOutcome] = []
     for index, name in enumerate(passes):
+        if stop.reason is not None:
+            outcomes.append(
+                PassOutcome(name, "skipped", 0.0, None, f"not run: {stop.reason}", None, None)
+            )
+            continue
         extras = spec_extras(name, outcomes) if spec_extras else {}
         if isinstance(extras, str):
             outcomes.append(PassOutcome(name, "skipped", 0.0, None, extras, None, None))
@@ -74,15 +131,24 @@ def run_passes(
             continue
         if on_progress:
             on_progress(name, "start")
-        outcome, interrupted = _run_one(
-            target, name, captures_dir, settings, stdin_bytes, index == 0, extras
+        outcome = _run_one(
+            target,
+            name,
+            captures_dir,
+            stdin_bytes,
+            index == 0,
+            {**_settings_spec(settings), **extras},
+            stop,
+            deadline,
         )
         outcomes.append(outcome)
         if on_progress:
             on_progress(name, outcome.status)
-        if interrupted:
-            return outcomes, True
-    return outcomes, False
+    return outcomes
+
+
+def _settings_spec(settings: PassSettings) -> dict[str, Any]:
+    return {"interval": settings.interval_s, "native": settings.native_memory}
 
 
 def _read_stdin_once() -> bytes | None:
@@ -101,43 +167,55 @@ def _run_one(
     target: Target,
     name: str,
     captures_dir: Path,
-    settings: PassSettings,
     stdin_bytes: bytes | None,
     owns_terminal: bool,
     extras: dict[str, Any],
-) -> tuple[PassOutcome, bool]:
+    stop: _Stop,
+    deadline: float | None,
+) -> PassOutcome:
     spec_path = captures_dir / f"{name}.spec.json"
-    write_json_atomic(spec_path, {**_spec(target, name, captures_dir, settings), **extras})
+    write_json_atomic(spec_path, {**_spec(target, name, captures_dir), **extras})
     log_path = None if owns_terminal else captures_dir / f"{name}.log"
     command = [sys.executable, "-P", "-m", "aitax.capture.child", str(spec_path)]
 
     started = time.perf_counter()
-    interrupted = False
     with _output_stream(log_path) as output:
         process = subprocess.Popen(
             command,
             cwd=target.cwd,
-            stdin=subprocess.PIPE if stdin_bytes is not None else (None if owns_terminal else subprocess.DEVNULL),
+            stdin=subprocess.PIPE
+            if stdin_bytes is not None
+            else (None if owns_terminal else subprocess.DEVNULL),
             stdout=output,
             stderr=subprocess.STDOUT if output is not None else None,
         )
+        stop.process = process
         try:
             if stdin_bytes is not None:
                 _feed_stdin(process, stdin_bytes)
-            returncode = process.wait()
-        except KeyboardInterrupt:
-            interrupted = True
-            returncode = _stop(process)
+            returncode = _wait(process, stop, deadline)
+        finally:
+            stop.process = None
     wall_s = time.perf_counter() - started
-    return _outcome(name, captures_dir, returncode, wall_s, log_path), interrupted
+    return _outcome(name, captures_dir, returncode, wall_s, log_path)
 
 
-def _spec(target: Target, name: str, captures_dir: Path, settings: PassSettings) -> dict[str, Any]:
+def _wait(process: subprocess.Popen[bytes], stop: _Stop, deadline: float | None) -> int:
+    """Wait for the pass; at the deadline interrupt it, and escalate if it does not stop."""
+    try:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop.request("stopped at the --timeout limit", 143, signal.SIGINT)
+    except KeyboardInterrupt:
+        stop.request("interrupted by SIGINT", 130, signal.SIGINT)
+    return _stop_process(process)
+
+
+def _spec(target: Target, name: str, captures_dir: Path) -> dict[str, Any]:
     return {
         "pass": name,
         "out_dir": str(captures_dir.resolve()),
-        "interval": settings.interval_s,
-        "native": settings.native_memory,
         "target": {"kind": target.kind, "name": target.name, "args": list(target.args)},
     }
 
@@ -168,12 +246,14 @@ def _feed_stdin(process: subprocess.Popen[bytes], payload: bytes) -> None:
         logger.debug("the target closed standard input before reading all of it")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> int:
-    """Let the pass write its capture after Ctrl-C; terminate it if it does not stop in time."""
+def _stop_process(process: subprocess.Popen[bytes]) -> int:
+    """Let the pass write its capture after an interrupt; terminate it if it does not stop in time."""
     try:
         return process.wait(timeout=STOP_GRACE_S)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):
-        logger.warning("pass did not stop within %.0f s of the interrupt; terminating it", STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        logger.warning(
+            "pass did not stop within %.0f s of the interrupt; sending SIGTERM", STOP_GRACE_S
+        )
         process.send_signal(signal.SIGTERM)
         try:
             return process.wait(timeout=STOP_GRACE_S)

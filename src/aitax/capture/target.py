@@ -101,9 +101,13 @@ def _check_python_source(path: Path, script: str) -> None:
         with tokenize.open(path) as handle:
             source = handle.read()
     except (SyntaxError, UnicodeDecodeError) as error:
-        raise TargetError(f"{script!r} is not a Python source file ({error}); pass a .py script")
+        raise TargetError(
+            f"{script!r} is not a Python source file ({error}); pass a .py script"
+        ) from None
     except OSError as error:
-        raise TargetError(f"cannot read {script!r}: {error.strerror}; check its permissions")
+        raise TargetError(
+            f"cannot read {script!r}: {error.strerror}; check its permissions"
+        ) from None
 
     if "\0" in source:
         raise TargetError(f"{script!r} is not a Python source file; pass a .py script")
@@ -113,4 +117,4 @@ def _check_python_source(path: Path, script: str) -> None:
     except SyntaxError as error:
         raise TargetError(
             f"syntax error in {script!r} at line {error.lineno}: {error.msg}; fix the script"
-        )
+        ) from None

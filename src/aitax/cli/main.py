@@ -20,7 +20,7 @@ exit status:
   aitax run passes the target's own exit status through. Otherwise:
   0 success, 2 invalid usage, 3 invalid target, 4 report folder exists (use --force),
   5 report folder not writable, 6 unreadable report or run.json, 7 invalid [tool.aitax],
-  130 interrupted.
+  130 interrupted by SIGINT, 143 stopped by SIGTERM or by --timeout (with a partial report).
 """
 
 
@@ -28,7 +28,9 @@ class _ArgumentParser(argparse.ArgumentParser):
     """An argparse parser whose usage errors print one line and exit with status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"aitax: error: {message}; see aitax {self.prog.split()[-1]} --help\n")
+        self.exit(
+            EXIT_USAGE, f"aitax: error: {message}; see aitax {self.prog.split()[-1]} --help\n"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"aitax {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_ArgumentParser
+    )
     commands.required = True
     run_command.add_parser(commands)
     view_command.add_parser(commands)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from rich.console import Console
 from aitax.analysis.line_selection import DEFAULT_LINE_FUNCTIONS
 from aitax.capture.runner import DEFAULT_PASSES, PASS_NAMES
 from aitax.capture.target import module_target, script_target
-from aitax.errors import EXIT_INTERRUPTED, AitaxError
+from aitax.errors import AitaxError
 from aitax.model.io import RUN_FILE
 from aitax.profile import REPORT_FILE, ProfileOptions, profile_target
 
@@ -35,11 +34,19 @@ PASS_TITLES = {
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("run", help="profile a pipeline and write the report", description=HELP,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-m", dest="module", metavar="MODULE", help="run a module, as python -m does")
+    parser = commands.add_parser(
+        "run",
+        help="profile a pipeline and write the report",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-m", dest="module", metavar="MODULE", help="run a module, as python -m does"
+    )
     parser.add_argument("-o", "--output", type=Path, metavar="DIR", help="report folder to write")
-    parser.add_argument("--force", action="store_true", help="replace the report folder if it exists")
+    parser.add_argument(
+        "--force", action="store_true", help="replace the report folder if it exists"
+    )
     parser.add_argument(
         "--passes",
         default=",".join(DEFAULT_PASSES),
@@ -66,11 +73,27 @@ def add_parser(commands: Any) -> None:
         "--native", action="store_true",
         help="record native stacks in the memory pass, for memory held by C extensions",
     )  # fmt: skip
+    parser.add_argument(
+        "--timeout", type=float, metavar="SECONDS",
+        help="stop the run after this many seconds in all, and report what was measured (exit 143)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print run.json to standard output")
-    parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
-                        help="print errors only")
-    parser.add_argument("-v", "--verbose", dest="verbosity", action="count",
-                        help="print more detail (repeat for debug output)")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        default=0,
+        help="print errors only",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="count",
+        help="print more detail (repeat for debug output)",
+    )
     parser.add_argument("target", nargs=argparse.REMAINDER, metavar="SCRIPT [ARGS...]")
     parser.set_defaults(handler=run)
 
@@ -79,20 +102,24 @@ def parse_passes(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in PASS_NAMES]
     if unknown or not names:
-        raise AitaxError(
-            f"--passes {text!r} is invalid; choose from {','.join(PASS_NAMES)}"
-        )
+        raise AitaxError(f"--passes {text!r} is invalid; choose from {','.join(PASS_NAMES)}")
     return [name for name in PASS_NAMES if name in names]
 
 
 def build_options(args: argparse.Namespace) -> ProfileOptions:
     if args.interval <= 0:
-        raise AitaxError(f"--interval {args.interval!r} is invalid; pass a positive number of seconds")
+        raise AitaxError(
+            f"--interval {args.interval!r} is invalid; pass a positive number of seconds"
+        )
     if args.instance_cost_per_hour is not None and args.instance_cost_per_hour < 0:
         raise AitaxError(
             f"--instance-cost-per-hour {args.instance_cost_per_hour!r} is invalid; pass a price in dollars"
         )
 
+    if args.timeout is not None and args.timeout <= 0:
+        raise AitaxError(
+            f"--timeout {args.timeout!r} is invalid; pass a positive number of seconds"
+        )
     if args.line_functions < 0:
         raise AitaxError(f"--line-functions {args.line_functions} is invalid; pass 0 or more")
     for name in args.line_profile:
@@ -119,6 +146,7 @@ def build_options(args: argparse.Namespace) -> ProfileOptions:
         line_functions=args.line_functions,
         line_profile=tuple(args.line_profile),
         native_memory=args.native,
+        timeout_s=args.timeout,
         command=["aitax", "run", *sys.argv[2:]] if sys.argv[1:2] == ["run"] else target.argv,
     )
 
@@ -161,6 +189,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
         print_summary(result.run, console)
         console.print(f"Wrote {result.report_dir / REPORT_FILE}")
         console.print(f"Open it with: aitax view {result.report_dir}", markup=False)
-    if result.interrupted:
-        return EXIT_INTERRUPTED
+    if result.stop_exit_code is not None:
+        return result.stop_exit_code
     return result.run.exit_code

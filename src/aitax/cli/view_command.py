@@ -27,15 +27,23 @@ memray's flame graph. When no browser can be opened, print the path or URL.
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("view", help="open a report or one of its views", description=HELP,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("report_dir", type=Path, metavar="DIR", help="a folder written by aitax run")
+    parser = commands.add_parser(
+        "view",
+        help="open a report or one of its views",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "report_dir", type=Path, metavar="DIR", help="a folder written by aitax run"
+    )
     views = parser.add_mutually_exclusive_group()
     views.add_argument("--cpu", action="store_true", help="open the .prof file in snakeviz")
     views.add_argument("--flame", action="store_true", help="open pyinstrument's HTML view")
     views.add_argument("--memory", action="store_true", help="open memray's flame graph")
     parser.add_argument("--no-browser", action="store_true", help="print the path or URL only")
-    parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0)
+    parser.add_argument(
+        "-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0
+    )
     parser.add_argument("-v", "--verbose", dest="verbosity", action="count")
     parser.set_defaults(handler=view)
 
@@ -49,7 +57,9 @@ def _require(path: Path, what: str) -> Path:
 def view(args: argparse.Namespace, console: Console) -> int:
     folder: Path = args.report_dir
     if not folder.is_dir():
-        raise ReportLoadError(f"report folder {folder} not found; pass a folder that aitax run wrote")
+        raise ReportLoadError(
+            f"report folder {folder} not found; pass a folder that aitax run wrote"
+        )
     load_run(folder / RUN_FILE)
 
     if args.cpu:

@@ -11,19 +11,19 @@ from aitax.capture.capture_file import write_json_atomic
 from aitax.errors import ReportLoadError
 from aitax.model.run import (
     SCHEMA_VERSION,
+    AllocationSite,
     Cost,
     Environment,
     Finding,
-    AllocationSite,
     Hotspot,
     LeakSuspect,
     LineProfile,
     LineTiming,
     MemoryProfile,
     PassResult,
-    StageMemory,
     RequestStats,
     Run,
+    StageMemory,
     StageStats,
 )
 
@@ -51,9 +51,13 @@ def load_run(path: Path) -> Run:
         with path.open(encoding="utf-8") as handle:
             data = json.load(handle)
     except FileNotFoundError:
-        raise ReportLoadError(f"{path} not found; pass a report folder that aitax run wrote")
+        raise ReportLoadError(
+            f"{path} not found; pass a report folder that aitax run wrote"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ReportLoadError(f"{path} is unreadable ({error}); rerun aitax run to write it again")
+        raise ReportLoadError(
+            f"{path} is unreadable ({error}); rerun aitax run to write it again"
+        ) from None
     return run_from_dict(data, path)
 
 
@@ -70,8 +74,10 @@ def run_from_dict(data: Any, source: Path | str = "run.json") -> Run:
     try:
         return _build(data)
     except (KeyError, TypeError, ValueError) as error:
-        raise ReportLoadError(f"{source} is invalid ({type(error).__name__}: {error}); "
-                              "rerun aitax run to write it again")
+        raise ReportLoadError(
+            f"{source} is invalid ({type(error).__name__}: {error}); "
+            "rerun aitax run to write it again"
+        ) from None
 
 
 def _build(data: dict[str, Any]) -> Run:

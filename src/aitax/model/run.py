@@ -71,7 +71,13 @@ class Hotspot:
 
 @dataclass
 class Finding:
-    """A diagnosed problem with its evidence, estimated saving and fix."""
+    """A diagnosed problem with its evidence, estimated saving and fix.
+
+    `estimated_saving_ms` is the wall time the fix would save over the whole
+    clean run; `saving_per_request_ms` is the same spread over the marked
+    requests, or None when none were marked. `saving_share` is the saving as a
+    share of the run's wall time.
+    """
 
     rule: str
     category: str
@@ -84,6 +90,8 @@ class Finding:
     fix: str
     code_sketch: str = ""
     locations: list[str] = field(default_factory=list)
+    saving_per_request_ms: float | None = None
+    saving_share: float = 0.0
 
 
 @dataclass
@@ -203,7 +211,7 @@ class Environment:
 
 @dataclass
 class Cost:
-    """Cost per 1000 predictions at a given instance price."""
+    """Cost per 1000 predictions at a given instance price, in US dollars."""
 
     instance_cost_per_hour: float
     per_1000_predictions: float | None
@@ -230,6 +238,8 @@ class Run:
     environment: Environment
     lines: list[LineProfile] = field(default_factory=list)
     memory: MemoryProfile | None = None
+    partial: bool = False
+    stop_reason: str | None = None
     traceback: str | None = None
     notes: list[str] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)

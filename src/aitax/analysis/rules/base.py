@@ -100,6 +100,10 @@ def make_finding(
         fix=fix,
         code_sketch=code_sketch,
         locations=list(locations),
+        saving_per_request_ms=(
+            estimate.saving_s * 1000 / context.requests.count if context.requests.count else None
+        ),
+        saving_share=estimate.saving_s / context.wall_s if context.wall_s > 0 else 0.0,
     )
 
 

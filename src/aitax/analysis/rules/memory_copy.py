@@ -37,7 +37,10 @@ class MemoryCopyRule:
         if site.library_call is None or site.per_request_bytes is None:
             return False
         seen_in = site.allocated_bytes / site.per_request_bytes if site.per_request_bytes else 0
-        return site.per_request_bytes >= MIN_BYTES_PER_REQUEST and seen_in >= MIN_REQUEST_FRACTION * requests
+        return (
+            site.per_request_bytes >= MIN_BYTES_PER_REQUEST
+            and seen_in >= MIN_REQUEST_FRACTION * requests
+        )
 
     def _finding(self, context: RuleContext, site: AllocationSite, requests: int) -> Finding:
         per_request = site.per_request_bytes or 0.0
