@@ -65,8 +65,13 @@ def require_chromium() -> Path:
     return CHROMIUM_PATH
 
 
-def start_context(playwright: Playwright, profile: Path, width: int = 1280, height: int = 900,
-                  javascript: bool = True) -> BrowserContext:
+def start_context(
+    playwright: Playwright,
+    profile: Path,
+    width: int = 1280,
+    height: int = 900,
+    javascript: bool = True,
+) -> BrowserContext:
     """Start headless Chromium on the empty profile folder `profile`, with no network access."""
     executable = require_chromium()
     return playwright.chromium.launch_persistent_context(
@@ -81,12 +86,15 @@ def start_context(playwright: Playwright, profile: Path, width: int = 1280, heig
 
 
 @contextmanager
-def launch_browser(width: int = 1280, height: int = 900,
-                   javascript: bool = True) -> Iterator[BrowserContext]:
+def launch_browser(
+    width: int = 1280, height: int = 900, javascript: bool = True
+) -> Iterator[BrowserContext]:
     """Start headless Chromium with a fresh, temporary profile, and stop it afterwards."""
     require_chromium()
-    with tempfile.TemporaryDirectory(prefix="aitax-chromium-") as profile, \
-            sync_playwright() as playwright:
+    with (
+        tempfile.TemporaryDirectory(prefix="aitax-chromium-") as profile,
+        sync_playwright() as playwright,
+    ):
         context = start_context(playwright, Path(profile), width, height, javascript)
         try:
             yield context
@@ -103,8 +111,9 @@ def new_page(context: BrowserContext) -> tuple[Page, PageEvents]:
 
 
 @contextmanager
-def open_page(width: int = 1280, height: int = 900,
-              javascript: bool = True) -> Iterator[tuple[Page, PageEvents]]:
+def open_page(
+    width: int = 1280, height: int = 900, javascript: bool = True
+) -> Iterator[tuple[Page, PageEvents]]:
     """Open one recorded page (see `new_page`) in a browser of its own."""
     with launch_browser(width, height, javascript) as context:
         yield new_page(context)
@@ -136,8 +145,14 @@ def _record_events(page: Page, events: PageEvents) -> None:
     page.route("**/*", on_route)
 
 
-def screenshot(html_path: Path, png_path: Path, width: int = 1280, height: int = 900,
-               full_page: bool = False, context: BrowserContext | None = None) -> PageEvents:
+def screenshot(
+    html_path: Path,
+    png_path: Path,
+    width: int = 1280,
+    height: int = 900,
+    full_page: bool = False,
+    context: BrowserContext | None = None,
+) -> PageEvents:
     """Save a PNG of `html_path` as Chromium shows it at `width` x `height` CSS pixels.
 
     With `full_page` the whole page is captured, not only the first screen. A

@@ -21,14 +21,17 @@ numbers = st.floats(allow_nan=True, allow_infinity=True, width=64)
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(function=names, file=names, stage=names, evidence=names, seconds=numbers)
-def test_run_json_round_trips(tmp_path: Path, function: str, file: str, stage: str,
-                              evidence: str, seconds: float) -> None:
+def test_run_json_round_trips(
+    tmp_path: Path, function: str, file: str, stage: str, evidence: str, seconds: float
+) -> None:
     run = make_run()
     run.hotspots = [Hotspot(1, function, file, 3, stage, seconds, seconds, 0.5, True)]
     run.stages = [StageStats(stage, seconds, 0.2, None, None, None, None, None, "auto")]
-    run.findings = [replace(run.findings[0], evidence=evidence, stage=stage)] if run.findings else [
-        Finding("r", "cache", stage, "low", "t", evidence, 1.0, "b", "f")
-    ]
+    run.findings = (
+        [replace(run.findings[0], evidence=evidence, stage=stage)]
+        if run.findings
+        else [Finding("r", "cache", stage, "low", "t", evidence, 1.0, "b", "f")]
+    )
     path = tmp_path / "run.json"
     save_run(run, path)
 
@@ -43,9 +46,15 @@ def test_run_json_round_trips(tmp_path: Path, function: str, file: str, stage: s
         assert loaded.hotspots[0].self_s is None
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
 def test_arbitrary_json_is_rejected_cleanly(data: object) -> None:
     try:
         run_from_dict(data)

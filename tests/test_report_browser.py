@@ -29,6 +29,9 @@ from report_fixtures import HOSTILE, make_hostile_run, make_hotspots, make_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
+# Stage breakdown, stage share, latency histogram, stage durations and memory by stage.
+CHART_COUNT = 5
+
 
 @pytest.fixture(autouse=True)
 def chromium_installed() -> None:
@@ -49,8 +52,9 @@ def playwright() -> Iterator[Playwright]:
 
 
 @pytest.fixture(scope="module")
-def browser(playwright: Playwright,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+def browser(
+    playwright: Playwright, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BrowserContext]:
     context = start_context(playwright, tmp_path_factory.mktemp("chromium-profile"))
     yield context
     context.close()
@@ -82,30 +86,34 @@ def column_texts(page: Page, table: str, column: int) -> list[str]:
     return [text.strip() for text in page.locator(selector).all_inner_texts()]
 
 
-def test_report_loads_without_errors_or_requests(opened: tuple[Page, PageEvents],
-                                                 tmp_path: Path) -> None:
+def test_report_loads_without_errors_or_requests(
+    opened: tuple[Page, PageEvents], tmp_path: Path
+) -> None:
     page, events = opened
 
     load(page, make_run(), tmp_path)
 
     assert page.title() == "aitax · serve_batch.py"
-    assert page.locator("svg.chart-svg").count() == 4
+    assert page.locator("svg.chart-svg").count() == CHART_COUNT
+    assert page.locator("#memory svg.chart-svg").count() == 1
     assert_quiet(events)
 
 
 def test_header_click_sorts_rows(opened: tuple[Page, PageEvents], tmp_path: Path) -> None:
     page, events = opened
-    shuffled = [dataclasses.replace(hotspot, total_s=total)
-                for hotspot, total in zip(make_hotspots(), [0.3, 2.0, 0.1, 5.0, 1.0, 0.7],
-                                          strict=True)]
+    shuffled = [
+        dataclasses.replace(hotspot, total_s=total)
+        for hotspot, total in zip(make_hotspots(), [0.3, 2.0, 0.1, 5.0, 1.0, 0.7], strict=True)
+    ]
     load(page, make_run(hotspots=shuffled), tmp_path)
     initial = column_texts(page, "hotspots", 2)
+    table = page.locator("table[data-sortable=hotspots]")
 
-    page.get_by_role("button", name="Function").click()
+    table.get_by_role("button", name="Function").click()
     by_function = column_texts(page, "hotspots", 2)
-    page.get_by_role("button", name="Function").click()
+    table.get_by_role("button", name="Function").click()
     by_function_reversed = column_texts(page, "hotspots", 2)
-    page.get_by_role("button", name="Total").click()
+    table.get_by_role("button", name="Total").click()
     by_total = column_texts(page, "hotspots", 6)
 
     assert by_function != initial
@@ -132,16 +140,23 @@ def test_missing_values_sort_last(opened: tuple[Page, PageEvents], tmp_path: Pat
     assert_quiet(events)
 
 
-def test_hostile_run_executes_no_injected_script(opened: tuple[Page, PageEvents],
-                                                 tmp_path: Path) -> None:
+def test_hostile_run_executes_no_injected_script(
+    opened: tuple[Page, PageEvents], tmp_path: Path
+) -> None:
     page, events = opened
 
     load(page, make_hostile_run(), tmp_path)
-    page.get_by_role("button", name="Function").click()
+    page.locator("table[data-sortable=hotspots]").get_by_role("button", name="Function").click()
+    page.locator("table[data-sortable=allocations]").get_by_role("button", name="Stage").click()
+    page.locator("#findings a.location").first.click()
 
     assert page.locator("img").count() == 0
     assert page.locator("script").count() == 2
+    assert page.locator("[onerror]").count() == 0
     assert "</script><img src=x onerror=alert(1)>" in page.locator("h1").inner_text()
+    assert "</script><img src=x onerror=alert(1)>" in page.locator("#lines").inner_text()
+    assert "</script><img src=x onerror=alert(1)>" in page.locator("#memory").inner_text()
+    assert page.url.endswith("#lines-1-L45")
     assert_quiet(events)
 
 
@@ -173,7 +188,7 @@ def test_tables_render_without_javascript(playwright: Playwright, tmp_path: Path
 
     assert rows == len(make_hotspots())
     assert buttons == 0
-    assert svg_count == 4
+    assert svg_count == CHART_COUNT
     assert events.external_requests == []
 
 
@@ -217,4 +232,66 @@ def test_screenshot_is_nonempty_png(browser: BrowserContext, tmp_path: Path) -> 
     assert data.startswith(PNG_SIGNATURE)
     assert len(data) > 20_000
     assert (width, height) == (1280, 900)
+    assert_quiet(events)
+
+
+def test_location_link_jumps_to_heatmap_line(
+    opened: tuple[Page, PageEvents], tmp_path: Path
+) -> None:
+    page, events = opened
+    load(page, make_run(), tmp_path)
+
+    page.locator("#findings a.location", has_text="pipeline/features.py:45").click()
+
+    target = page.locator("#lines-1-L45")
+    assert page.url.endswith("#lines-1-L45")
+    assert target.is_visible()
+    assert target.bounding_box() is not None
+    assert "row = store.get(key)" in target.inner_text()
+    assert_quiet(events)
+
+
+def test_allocation_table_sorts(opened: tuple[Page, PageEvents], tmp_path: Path) -> None:
+    page, events = opened
+    load(page, make_run(), tmp_path)
+    table = page.locator("table[data-sortable=allocations]")
+
+    table.get_by_role("button", name="Allocations").click()
+    counts = column_texts(page, "allocations", 6)
+
+    numbers = [int(text.replace(",", "")) for text in counts]
+    assert numbers == sorted(numbers, reverse=True)
+    assert numbers[0] == 1_600_000
+    assert_quiet(events)
+
+
+def test_hottest_line_stands_out_in_both_schemes(
+    opened: tuple[Page, PageEvents], tmp_path: Path
+) -> None:
+    page, events = opened
+    load(page, make_run(), tmp_path)
+    background = "(selector) => getComputedStyle(document.querySelector(selector)).backgroundColor"
+    hot_cell = "#lines-1-L45 td:nth-child(2)"
+    plain_cell = "#lines-1-L44 td:nth-child(2)"
+
+    page.emulate_media(color_scheme="light")
+    light_hot = page.evaluate(background, hot_cell)
+    light_plain = page.evaluate(background, plain_cell)
+    page.emulate_media(color_scheme="dark")
+    dark_hot = page.evaluate(background, hot_cell)
+
+    assert light_hot != light_plain
+    assert light_hot == "rgb(255, 241, 230)"
+    assert dark_hot == "rgb(58, 36, 22)"
+    assert_quiet(events)
+
+
+def test_partial_banner_is_visible(opened: tuple[Page, PageEvents], tmp_path: Path) -> None:
+    page, events = opened
+
+    load(page, make_run(partial=True, stop_reason="interrupted by SIGINT"), tmp_path)
+
+    banner = page.locator(".alert-partial")
+    assert banner.is_visible()
+    assert "Partial run: interrupted by SIGINT." in banner.inner_text()
     assert_quiet(events)

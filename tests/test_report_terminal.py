@@ -1,4 +1,4 @@
-"""The terminal summary: headline numbers, stages and top findings, colored only on terminals."""
+"""The terminal summary: run numbers, stages, hot lines and findings, colored only on terminals."""
 
 from __future__ import annotations
 
@@ -35,15 +35,24 @@ def terminal_output(run: Run) -> str:
 
 
 def color_codes(output: str) -> list[str]:
-    return [parameters for parameters in ANSI_ESCAPE.findall(output)
-            if COLOR_PARAMETERS.search(parameters)]
+    return [
+        parameters
+        for parameters in ANSI_ESCAPE.findall(output)
+        if COLOR_PARAMETERS.search(parameters)
+    ]
 
 
 def test_summary_lists_stages() -> None:
     text = recorded_summary(make_run())
 
-    for name in ("feature_fetch", "feature_compute", "inference", "logging", "json_decode",
-                 "other"):
+    for name in (
+        "feature_fetch",
+        "feature_compute",
+        "inference",
+        "logging",
+        "json_decode",
+        "other",
+    ):
         assert name in text
     assert re.search(r"json_decode\s+│\s+auto", text)
 
@@ -51,8 +60,15 @@ def test_summary_lists_stages() -> None:
 def test_summary_shows_kpis() -> None:
     text = recorded_summary(make_run())
 
-    for value in ("27.1 ms / 48.9 ms / 63.4 ms", "33.3 req/s", "267 items/s", "812.0 MiB",
-                  "0.0028", "12.0 s", "400 (3,200 items)"):
+    for value in (
+        "27.1 ms / 48.9 ms / 63.4 ms",
+        "33.3 req/s",
+        "267 items/s",
+        "812.0 MiB",
+        "$0.0028",
+        "12.0 s",
+        "400 (3,200 items)",
+    ):
         assert value in text
 
 
@@ -63,12 +79,17 @@ def test_summary_shows_top_findings_in_order() -> None:
     assert high in text
     assert medium in text
     assert text.index(high) < text.index(medium)
-    assert "9.60 ms" in text
+    assert "9.60 ms per request" in text
+    assert "(32.0% of wall time)" in text
 
 
 def test_summary_shows_at_most_three_findings() -> None:
-    findings = [dataclasses.replace(make_findings()[1], title=f"Finding number {index}",
-                                    estimated_saving_ms=float(index)) for index in range(5)]
+    findings = [
+        dataclasses.replace(
+            make_findings()[1], title=f"Finding number {index}", estimated_saving_ms=float(index)
+        )
+        for index in range(5)
+    ]
 
     text = recorded_summary(make_run(findings=findings))
 
@@ -84,9 +105,17 @@ def test_summary_without_findings_says_so() -> None:
 
 
 def test_summary_without_requests_explains_marking() -> None:
-    requests = RequestStats(count=0, items=0, p50_ms=None, p95_ms=None, p99_ms=None,
-                            mean_ms=None, max_ms=None, throughput_rps=None,
-                            throughput_items_per_s=None)
+    requests = RequestStats(
+        count=0,
+        items=0,
+        p50_ms=None,
+        p95_ms=None,
+        p99_ms=None,
+        mean_ms=None,
+        max_ms=None,
+        throughput_rps=None,
+        throughput_items_per_s=None,
+    )
 
     text = recorded_summary(make_run(requests=requests))
 
@@ -157,3 +186,49 @@ def test_environment_variables_are_not_printed(monkeypatch: pytest.MonkeyPatch) 
     text = recorded_summary(make_run())
 
     assert secret not in text
+
+
+def test_summary_saving_without_requests_is_over_run() -> None:
+    finding = dataclasses.replace(make_findings()[0], saving_per_request_ms=None)
+
+    text = recorded_summary(make_run(findings=[finding]))
+
+    assert "3.84 s over the run" in text
+    assert "ms per request" not in text
+
+
+def test_summary_shows_partial_run_first() -> None:
+    run = make_run(partial=True, stop_reason="stopped at the --timeout limit")
+
+    text = recorded_summary(run)
+
+    assert "Partial run: stopped at the --timeout limit." in text
+    assert text.index("Partial run") < text.index("requests")
+
+
+def test_summary_shows_memory_peak() -> None:
+    text = recorded_summary(make_run())
+
+    assert re.search(r"memory peak \(memray\)\s+412.0 MiB", text)
+    assert re.search(r"allocated per request\s+21.2 MiB", text)
+
+
+def test_summary_without_memory_omits_memory_rows() -> None:
+    text = recorded_summary(make_run(memory=None))
+
+    assert "memray" not in text
+
+
+def test_summary_shows_hottest_lines() -> None:
+    text = recorded_summary(make_run())
+
+    assert "Hottest lines (3 of 3 functions)" in text
+    assert re.search(r"fetch_user_features\s+│\s+pipeline/features.py:45\s+│\s+82.3%", text)
+    assert "row = store.get(key)" in text
+    assert "2 more functions have no line timings" in text
+
+
+def test_summary_without_line_profiles_has_no_lines_table() -> None:
+    text = recorded_summary(make_run(lines=[]))
+
+    assert "Hottest lines" not in text

@@ -246,7 +246,9 @@ def test_deep_recursion_and_odd_code(write_script, tmp_path: Path) -> None:  # t
 
 
 def test_many_functions_keep_outputs_bounded(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    functions = "\n".join(f"def f{i}():\n    return sum(range({i % 50 + 10}))\n" for i in range(20_000))
+    functions = "\n".join(
+        f"def f{i}():\n    return sum(range({i % 50 + 10}))\n" for i in range(20_000)
+    )
     calls = "for _ in range(3):\n" + "".join(f"    f{i}()\n" for i in range(20_000))
     (tmp_path / "many.py").write_text(functions + calls, encoding="utf-8")
     result = run_aitax("run", "--passes", "clean,cpu,line", "-o", "rep", "many.py", cwd=tmp_path)
@@ -260,8 +262,9 @@ def test_many_functions_keep_outputs_bounded(write_script, tmp_path: Path) -> No
 
 def test_stdin_from_pipe_in_every_pass(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     write_script("count.py", "import sys\nprint(len(sys.stdin.read().split()))\n")
-    result = run_aitax("run", "--passes", "clean,cpu", "-o", "rep", "count.py", cwd=tmp_path,
-                       stdin="a b c d\n")
+    result = run_aitax(
+        "run", "--passes", "clean,cpu", "-o", "rep", "count.py", cwd=tmp_path, stdin="a b c d\n"
+    )
     assert result.stdout.strip().splitlines()[0] == "4"
     assert (tmp_path / "rep" / "captures" / "cpu.log").read_text().strip() == "4"
 

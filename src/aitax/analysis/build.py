@@ -171,7 +171,10 @@ def _fallback_timing(inputs: RunInputs, notes: list[str]) -> Capture:
         )
         return inputs.cpu_capture
     notes.append("No pass produced a capture; the report has no measurements.")
-    return Capture("clean", exit_code=1, wall_s=0.0, cpu_s=0.0, peak_rss_bytes=None, traceback=None)
+    exit_code = next((p.exit_code for p in inputs.passes if p.exit_code is not None), 1)
+    return Capture(
+        "clean", exit_code=exit_code, wall_s=0.0, cpu_s=0.0, peak_rss_bytes=None, traceback=None
+    )
 
 
 def relative_artifact(path: Path, report_dir: Path) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 import memray
 from memray import AllocatorType
 
+from aitax.analysis.frames import AITAX_DIR
 from aitax.capture.memory import BOUNDARY_FUNCTION
 from aitax.model.run import AllocationSite, LeakSuspect, MemoryProfile, StageMemory
 
@@ -112,9 +113,11 @@ _PREFIXES = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)})
 
 
 def default_user_code(file: str) -> bool:
-    """Return True for code outside the standard library and installed packages."""
+    """Return True for code outside the standard library, installed packages and aitax."""
     if file.startswith("<"):
         return file in ("<string>", "<stdin>")
+    if file.startswith(AITAX_DIR + os.sep):
+        return False
     if "site-packages" in file or "dist-packages" in file:
         return False
     return not any(file.startswith(prefix + os.sep) for prefix in _PREFIXES)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import types
 from pathlib import Path
 from typing import Any
 
-from pyinstrument import Profiler
+from pyinstrument import Profiler, stack_sampler
 
 from aitax.capture.passes import BasePass
 from aitax.markers import Recorder, current_stage
@@ -17,6 +18,44 @@ logger = logging.getLogger(__name__)
 
 SESSION_FILE = "cpu.pyisession"
 LABELS_FILE = "cpu-stages.json"
+
+
+# Deeper stacks keep this many frames at the leaf and at the root, with one
+# "[N frames elided]" frame between. pyinstrument stores every frame of every
+# sample, so a recursion thousands of frames deep would otherwise make each
+# sample cost milliseconds and the session gigabytes.
+MAX_LEAF_FRAMES = 200
+MAX_ROOT_FRAMES = 50
+ELIDED_FILE = "<aitax>"
+
+
+def bounded_call_stack(frame: types.FrameType | None, event: str, arg: Any) -> list[str]:
+    """Build pyinstrument's call stack (root first), with the middle of very deep stacks elided."""
+    leaf: list[str] = []
+    if event == "call":
+        frame = frame.f_back if frame else None
+    elif event in ("c_return", "c_exception"):
+        name = getattr(arg, "__qualname__", getattr(arg, "__name__", "<built-in>"))
+        leaf.append(f"{name}\x00<built-in>\x000")
+
+    frames: list[types.FrameType] = []
+    while frame is not None:
+        frames.append(frame)
+        frame = frame.f_back
+
+    get_info = stack_sampler.get_frame_info
+    if len(frames) > MAX_LEAF_FRAMES + MAX_ROOT_FRAMES:
+        elided = len(frames) - MAX_LEAF_FRAMES - MAX_ROOT_FRAMES
+        leaf.extend(get_info(f) for f in frames[:MAX_LEAF_FRAMES])
+        leaf.append(f"[{elided} frames elided]\x00{ELIDED_FILE}\x000")
+        leaf.extend(get_info(f) for f in frames[-MAX_ROOT_FRAMES:])
+    else:
+        leaf.extend(get_info(f) for f in frames)
+
+    thread = threading.current_thread()
+    leaf.append(f"{thread.name}\x00<thread>\x00{thread.ident}")
+    leaf.reverse()
+    return leaf
 
 
 class StageLabellingProfiler(Profiler):
@@ -67,6 +106,7 @@ class CpuPass(BasePass):
             self.thread_profilers.append(profiler)
 
     def start(self, recorder: Recorder) -> None:
+        stack_sampler.build_call_stack = bounded_call_stack
         threading.setprofile(self._start_in_thread)
         self.profiler.start(target_description="aitax CPU pass")
         self.hook = sys.getprofile()
@@ -79,7 +119,6 @@ class CpuPass(BasePass):
         displaced = sys.getprofile() is not self.hook
         if displaced:
             logger.warning("the target replaced the CPU profiler's hook; later samples are missing")
-            sys.setprofile(self.hook)
         session = self.profiler.stop()
         labels = list(self.profiler.labels[: len(session.frame_records)])
         thread_records, thread_labels = self._thread_samples()

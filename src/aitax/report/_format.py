@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 
 from aitax.model.run import Finding, Severity
 
 MISSING = "—"
+
+# Amounts below about $1e-12 print as zero.
+MAX_COST_DECIMALS = 12
 
 SEVERITY_ORDER: dict[Severity, int] = {"high": 0, "medium": 1, "low": 2}
 
@@ -72,36 +76,61 @@ def format_rate(value: float | None, unit: str) -> str:
     return f"{value:,.1f} {unit}"
 
 
-def format_bytes(value: int | None) -> str:
-    """Format a byte count in binary units (KiB, MiB, GiB)."""
+def format_bytes(value: float | None) -> str:
+    """Format a byte count in binary units (KiB, MiB, GiB), keeping the sign of negative counts."""
     if value is None:
         return MISSING
-    size = float(value)
+    sign = "-" if value < 0 else ""
+    size = abs(float(value))
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            return f"{sign}{size:.0f} {unit}" if unit == "B" else f"{sign}{size:.1f} {unit}"
         size /= 1024
-    return f"{size:.1f} TiB"
+    return f"{sign}{size:.1f} TiB"
 
 
 def format_cost(value: float | None) -> str:
-    """Format an amount of money with at least three significant digits.
-
-    The model stores no currency, so none is shown.
-    """
+    """Format an amount in US dollars with three or more significant digits, without exponents."""
     if value is None:
         return MISSING
     if value >= 1:
-        return f"{value:,.2f}"
+        return f"${value:,.2f}"
     if value >= 0.01:
-        return f"{value:.4f}"
-    return f"{value:.3g}"
+        return f"${value:.4f}"
+    if value <= 0 or not math.isfinite(value):
+        return f"${value:g}"
+    decimals = min(-math.floor(math.log10(value)) + 2, MAX_COST_DECIMALS)
+    return f"${value:.{decimals}f}"
 
 
-def format_count(value: int | None) -> str:
+def format_count(value: float | None) -> str:
+    """Format a count with thousands separators, and an average (a fraction) with one decimal."""
     if value is None:
         return MISSING
-    return f"{value:,}"
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.1f}"
+
+
+def format_us(value: float | None) -> str:
+    """Format a duration given in microseconds, switching to milliseconds from 1000 µs."""
+    if value is None:
+        return MISSING
+    if value >= 1000:
+        return format_ms(value / 1000)
+    if value >= 100:
+        return f"{value:.0f} µs"
+    if value >= 10:
+        return f"{value:.1f} µs"
+    return f"{value:.2f} µs"
+
+
+def format_saving(finding: Finding) -> str:
+    """Describe a finding's saving: per request when requests were marked, else over the run."""
+    share = format_share(finding.saving_share)
+    if finding.saving_per_request_ms is not None:
+        return f"{format_ms(finding.saving_per_request_ms)} per request ({share} of wall time)"
+    return f"{format_ms(finding.estimated_saving_ms)} over the run ({share} of wall time)"
 
 
 def ranked_findings(findings: Iterable[Finding]) -> list[Finding]:

@@ -27,8 +27,8 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.typing import RcKeyType
 
-from aitax.model.run import RequestStats, StageStats
-from aitax.report._format import format_seconds, format_share, visible_text
+from aitax.model.run import RequestStats, StageMemory, StageStats
+from aitax.report._format import format_bytes, format_seconds, format_share, visible_text
 
 logger = logging.getLogger(__name__)
 
@@ -75,24 +75,40 @@ MAX_LABEL_CHARACTERS: Final = 28
 
 def stage_colors(stages: Sequence[StageStats]) -> dict[str, str]:
     """Assign each stage a color: fixed ones for the standard stages, a cycle for the rest."""
-    colors: dict[str, str] = {}
-    extra_index = 0
-    for stage in stages:
-        fixed = _STANDARD_STAGE_COLORS.get(stage.name)
-        if fixed is not None:
-            colors[stage.name] = fixed
+    return extend_stage_colors({}, [stage.name for stage in stages])
+
+
+def extend_stage_colors(colors: dict[str, str], names: Sequence[str]) -> dict[str, str]:
+    """Return `colors` plus a color for each name it lacks, continuing the same cycle.
+
+    The memory pass names stages too (and adds `unmarked`), so its chart keeps
+    the colors of the stage charts and gives new names the next free colors.
+    """
+    extended = dict(colors)
+    extra_index = sum(1 for name in extended if name not in _STANDARD_STAGE_COLORS)
+    for name in names:
+        if name in extended:
             continue
-        colors[stage.name] = _EXTRA_STAGE_COLORS[extra_index % len(_EXTRA_STAGE_COLORS)]
+        fixed = _STANDARD_STAGE_COLORS.get(name)
+        if fixed is not None:
+            extended[name] = fixed
+            continue
+        extended[name] = _EXTRA_STAGE_COLORS[extra_index % len(_EXTRA_STAGE_COLORS)]
         extra_index += 1
-    return colors
+    return extended
 
 
 def stage_label(stage: StageStats) -> str:
     """Return the stage name as drawn in charts, shortened, marking auto-classified stages."""
-    name = visible_text(stage.name)
-    if len(name) > MAX_LABEL_CHARACTERS:
-        name = name[: MAX_LABEL_CHARACTERS - 1] + "…"
+    name = _short_label(stage.name)
     return f"{name} (auto)" if stage.source == "auto" else name
+
+
+def _short_label(name: str) -> str:
+    visible = visible_text(name)
+    if len(visible) > MAX_LABEL_CHARACTERS:
+        return visible[: MAX_LABEL_CHARACTERS - 1] + "…"
+    return visible
 
 
 def stage_breakdown_svg(stages: Sequence[StageStats], colors: dict[str, str]) -> str | None:
@@ -112,8 +128,14 @@ def stage_breakdown_svg(stages: Sequence[StageStats], colors: dict[str, str]) ->
         axes.invert_yaxis()
         for position, stage in enumerate(ranked):
             value = f"{format_seconds(stage.total_s)} · {format_share(stage.share)}"
-            axes.annotate(value, (stage.total_s, position), xytext=(4, 0),
-                          textcoords="offset points", va="center", fontsize=8.5)
+            axes.annotate(
+                value,
+                (stage.total_s, position),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8.5,
+            )
 
         axes.set_xlim(0, max(totals) * 1.4)
         axes.xaxis.set_visible(False)
@@ -139,11 +161,17 @@ def stage_share_svg(stages: Sequence[StageStats], colors: dict[str, str]) -> str
         left = 0.0
         for stage in nonzero:
             color = colors[stage.name]
-            axes.barh(0, stage.share, left=left, height=1.0, color=color,
-                      edgecolor="none")
+            axes.barh(0, stage.share, left=left, height=1.0, color=color, edgecolor="none")
             if stage.share >= 0.05:
-                axes.text(left + stage.share / 2, 0, format_share(stage.share), ha="center",
-                          va="center", fontsize=9, color=_text_color_on(color))
+                axes.text(
+                    left + stage.share / 2,
+                    0,
+                    format_share(stage.share),
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color=_text_color_on(color),
+                )
             left += stage.share
 
         axes.set_xlim(0, max(left, 1.0))
@@ -174,6 +202,45 @@ def latency_histogram_svg(requests: RequestStats) -> str | None:
         return _to_svg(figure, "latency-histogram", "Histogram of request latency")
 
 
+def memory_by_stage_svg(stages: Sequence[StageMemory], colors: dict[str, str]) -> str | None:
+    """Draw one horizontal bar per stage of the bytes it allocated, largest first.
+
+    Bars are labelled with the bytes and their share of all bytes allocated in
+    the drawn stages.
+    """
+    ranked = sorted(stages, key=lambda stage: stage.allocated_bytes, reverse=True)
+    if not ranked or ranked[0].allocated_bytes <= 0:
+        return None
+    total = sum(max(stage.allocated_bytes, 0) for stage in ranked)
+
+    with _chart_style():
+        figure = _new_figure(width_in=5.2, height_in=0.42 + 0.3 * len(ranked))
+        axes = figure.add_subplot()
+        positions = np.arange(len(ranked))
+        sizes = [max(stage.allocated_bytes, 0) for stage in ranked]
+        axes.barh(positions, sizes, height=0.62, color=[colors[s.name] for s in ranked])
+
+        axes.set_yticks(positions, labels=[_short_label(stage.name) for stage in ranked])
+        axes.invert_yaxis()
+        for position, size in enumerate(sizes):
+            value = f"{format_bytes(size)} · {format_share(size / total)}"
+            axes.annotate(
+                value,
+                (size, position),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8.5,
+            )
+
+        axes.set_xlim(0, max(sizes) * 1.45)
+        axes.xaxis.set_visible(False)
+        _hide_spines(axes, keep=("left",))
+        axes.tick_params(axis="y", length=0)
+        _disable_mathtext(axes)
+        return _to_svg(figure, "memory-by-stage", "Bytes allocated per stage")
+
+
 def histogram_bins(samples: np.ndarray[Any, np.dtype[np.float64]]) -> tuple[Any, Any]:
     """Bin samples with numpy's automatic rule, capped at `MAX_HISTOGRAM_BINS` bins."""
     edges = np.histogram_bin_edges(samples, bins="auto")
@@ -197,11 +264,16 @@ def stage_distributions_svg(stages: Sequence[StageStats], colors: dict[str, str]
     with _chart_style():
         figure = _new_figure(width_in=5.4, height_in=0.75 + 0.34 * len(measured))
         axes = figure.add_subplot()
-        boxes = axes.bxp(statistics, orientation="horizontal", showfliers=False,
-                         patch_artist=True, widths=0.55,
-                         medianprops={"color": _INK, "linewidth": 1.4},
-                         whiskerprops={"color": _INK, "alpha": 0.6},
-                         capprops={"color": _INK, "alpha": 0.6})
+        boxes = axes.bxp(
+            statistics,
+            orientation="horizontal",
+            showfliers=False,
+            patch_artist=True,
+            widths=0.55,
+            medianprops={"color": _INK, "linewidth": 1.4},
+            whiskerprops={"color": _INK, "alpha": 0.6},
+            capprops={"color": _INK, "alpha": 0.6},
+        )
         for box, stage in zip(boxes["boxes"], measured, strict=True):
             box.set_facecolor(colors[stage.name])
             box.set_edgecolor(colors[stage.name])
@@ -245,14 +317,24 @@ def _finite(values: Sequence[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
 
 
 def _mark_percentiles(axes: Axes, requests: RequestStats) -> None:
-    marks = (("p50", requests.p50_ms, "-"), ("p95", requests.p95_ms, "--"),
-             ("p99", requests.p99_ms, ":"))
+    marks = (
+        ("p50", requests.p50_ms, "-"),
+        ("p95", requests.p95_ms, "--"),
+        ("p99", requests.p99_ms, ":"),
+    )
     for name, value, style in marks:
         if value is None:
             continue
         axes.axvline(value, color=_INK, linestyle=style, linewidth=1.0, alpha=0.8)
-        axes.annotate(name, (value, 1.0), xycoords=("data", "axes fraction"),
-                      xytext=(3, -2), textcoords="offset points", va="top", fontsize=8)
+        axes.annotate(
+            name,
+            (value, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -2),
+            textcoords="offset points",
+            va="top",
+            fontsize=8,
+        )
 
 
 @contextlib.contextmanager
@@ -294,7 +376,7 @@ def _disable_mathtext(axes: Axes) -> None:
 
 
 def _text_color_on(background: str) -> str:
-    red, green, blue = (int(background[index:index + 2], 16) for index in (1, 3, 5))
+    red, green, blue = (int(background[index : index + 2], 16) for index in (1, 3, 5))
     luminance = 0.299 * red + 0.587 * green + 0.114 * blue
     return "#1b1d21" if luminance > 150 else "#ffffff"
 
@@ -303,8 +385,13 @@ def _to_svg(figure: Figure, chart_id: str, label: str, tight: bool = True) -> st
     buffer = io.StringIO()
     # A tight bounding box grows or shrinks the figure to fit its labels, so long
     # stage names are never clipped.
-    figure.savefig(buffer, format="svg", metadata={"Date": None},
-                   bbox_inches="tight" if tight else None, pad_inches=0.04)
+    figure.savefig(
+        buffer,
+        format="svg",
+        metadata={"Date": None},
+        bbox_inches="tight" if tight else None,
+        pad_inches=0.04,
+    )
     svg = _clean_svg(buffer.getvalue(), chart_id, label)
     logger.debug("Drew chart %s: %d characters of SVG", chart_id, len(svg))
     return svg
@@ -326,7 +413,7 @@ def _clean_svg(svg: str, chart_id: str, label: str) -> str:
     `currentColor`, and prefixes every id so that several charts can share a page.
     Only tags are rewritten, never text nodes, so stage names are drawn as given.
     """
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.DOTALL)
     svg = _TAG.sub(lambda tag: _clean_tag(tag.group(), chart_id), svg)
     attributes = f'<svg class="chart-svg" role="img" aria-label="{escape(label)}"'

@@ -27,8 +27,35 @@ from urllib.parse import quote, urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from aitax.model.run import Hotspot, Run, StageStats
+from aitax.analysis.rules.base import HIGH_SAVING_SHARE, MEDIUM_SAVING_SHARE
+from aitax.model.run import (
+    AllocationSite,
+    Finding,
+    Hotspot,
+    LeakSuspect,
+    MemoryProfile,
+    Run,
+    StageStats,
+)
 from aitax.report import _format, charts
+from aitax.report._heatmap import (
+    MAX_HEATMAP_FUNCTIONS,
+    MAX_HEATMAP_LINES,
+    MAX_LINES_PER_FUNCTION,
+    MAX_SOURCE_CHARACTERS,
+    LineHeatmaps,
+    build_heatmaps,
+    unprofiled_reason,
+)
+from aitax.report._memory import (
+    LINE_PASS,
+    MEMORY_PASS,
+    MemoryView,
+    allocation_sort_keys,
+    build_memory_view,
+    memory_stage_sort_keys,
+    pass_result,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +119,9 @@ def write_html(run: Run, path: Path) -> None:
     """
     html = render_html(run, view_dir=str(path.parent))
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".tmp")
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(html)
@@ -126,7 +154,9 @@ def _environment() -> Environment:
         bytes=_format.format_bytes,
         cost=_format.format_cost,
         count=_format.format_count,
+        us=_format.format_us,
     )
+    environment.globals["unprofiled_reason"] = unprofiled_reason
     return environment
 
 
@@ -146,6 +176,8 @@ def _build_context(run: Run, view_dir: str | None) -> dict[str, Any]:
     ranked = _format.ranked_findings(run.findings)
     hotspots = sorted(run.hotspots, key=lambda hotspot: hotspot.rank)[:MAX_HOTSPOT_ROWS]
     stage_rows = [StageRow(stage, colors[stage.name]) for stage in run.stages]
+    heatmaps = build_heatmaps(run.lines)
+    memory = _memory_view(run.memory, colors)
     script = _static_text("sort.js")
 
     return {
@@ -155,11 +187,18 @@ def _build_context(run: Run, view_dir: str | None) -> dict[str, Any]:
         "high_count": sum(1 for finding in ranked if finding.severity == "high"),
         "top_findings": ranked[:TOP_FINDINGS],
         "findings": ranked,
+        "severity_thresholds": {"high": HIGH_SAVING_SHARE, "medium": MEDIUM_SAVING_SHARE},
         "stage_rows": stage_rows,
         "has_auto_stages": any(stage.source == "auto" for stage in run.stages),
         "hotspots": hotspots,
         "hotspot_total": len(run.hotspots),
-        "charts": _charts(run, colors),
+        "heatmaps": heatmaps,
+        "heatmap_limits": _heatmap_limits(),
+        "memory": memory,
+        "line_pass": pass_result(run.passes, LINE_PASS),
+        "memory_pass": pass_result(run.passes, MEMORY_PASS),
+        "location_links": _location_links(heatmaps, ranked, hotspots, run.memory),
+        "charts": _charts(run, colors, memory),
         "distribution_stage_count": _distribution_stage_count(run.stages),
         "max_breakdown_stages": MAX_BREAKDOWN_STAGES,
         "max_distribution_stages": MAX_DISTRIBUTION_STAGES,
@@ -167,12 +206,58 @@ def _build_context(run: Run, view_dir: str | None) -> dict[str, Any]:
         "packages": sorted(run.environment.packages.items(), key=lambda item: item[0].lower()),
         "artifacts": [_artifact_link(label, path) for label, path in run.artifacts.items()],
         "view_command": f"aitax view {shlex.quote(view_dir) if view_dir else 'DIR'}",
-        "table_data": {"stages": _stage_sort_keys(run.stages),
-                       "hotspots": _hotspot_sort_keys(hotspots)},
+        "table_data": _table_data(run, hotspots, memory),
         "style": Markup(_static_text("report.css")),
         "script": Markup(script),
         "script_hash": _csp_hash(script),
     }
+
+
+def _memory_view(profile: MemoryProfile | None, colors: dict[str, str]) -> MemoryView | None:
+    if profile is None:
+        return None
+    memory_colors = charts.extend_stage_colors(colors, [stage.name for stage in profile.by_stage])
+    return build_memory_view(profile, memory_colors)
+
+
+def _heatmap_limits() -> dict[str, int]:
+    return {
+        "functions": MAX_HEATMAP_FUNCTIONS,
+        "lines_per_function": MAX_LINES_PER_FUNCTION,
+        "lines": MAX_HEATMAP_LINES,
+        "source_characters": MAX_SOURCE_CHARACTERS,
+    }
+
+
+def _location_links(
+    heatmaps: LineHeatmaps,
+    findings: list[Finding],
+    hotspots: list[Hotspot],
+    memory: MemoryProfile | None,
+) -> dict[str, str]:
+    """Map every "file:line" that the page shows to its heatmap anchor, where it has one."""
+    locations = [location for finding in findings for location in finding.locations]
+    locations.extend(f"{hotspot.file}:{hotspot.line}" for hotspot in hotspots)
+    if memory is not None:
+        sites: list[AllocationSite | LeakSuspect] = [
+            *memory.top_allocations,
+            *memory.peak_locations,
+            *memory.leak_suspects,
+        ]
+        locations.extend(f"{site.file}:{site.line}" for site in sites)
+    return heatmaps.location_links(locations)
+
+
+def _table_data(run: Run, hotspots: list[Hotspot], memory: MemoryView | None) -> dict[str, Any]:
+    """Return the sort keys of every sortable table, keyed by its `data-sortable` name."""
+    data: dict[str, Any] = {
+        "stages": _stage_sort_keys(run.stages),
+        "hotspots": _hotspot_sort_keys(hotspots),
+    }
+    if memory is not None:
+        data["allocations"] = allocation_sort_keys(memory.top_allocations)
+        data["memory-stages"] = memory_stage_sort_keys(memory.stage_rows)
+    return data
 
 
 def _kpis(run: Run) -> list[Kpi]:
@@ -182,18 +267,35 @@ def _kpis(run: Run) -> list[Kpi]:
     return [
         Kpi("p50 latency", _format.format_ms(requests.p50_ms), _request_detail(run)),
         Kpi("p95 latency", _format.format_ms(requests.p95_ms)),
-        Kpi("p99 latency", _format.format_ms(requests.p99_ms),
-            f"max {_format.format_ms(requests.max_ms)}" if requests.max_ms is not None else ""),
-        Kpi("Throughput", _format.format_rate(requests.throughput_rps, "req/s"),
+        Kpi(
+            "p99 latency",
+            _format.format_ms(requests.p99_ms),
+            f"max {_format.format_ms(requests.max_ms)}" if requests.max_ms is not None else "",
+        ),
+        Kpi(
+            "Throughput",
+            _format.format_rate(requests.throughput_rps, "req/s"),
             _format.format_rate(requests.throughput_items_per_s, "items/s")
-            if requests.throughput_items_per_s is not None else ""),
+            if requests.throughput_items_per_s is not None
+            else "",
+        ),
         Kpi("Peak RSS", _format.format_bytes(run.peak_rss_bytes)),
-        Kpi("Cost per 1000 predictions", _format.format_cost(cost.per_1000_predictions),
-            cost.basis),
-        Kpi("Wall time", _format.format_seconds(run.wall_s),
-            f"CPU {_format.format_seconds(run.cpu_s)}"),
-        Kpi("Exit status", str(run.exit_code), "target finished" if run.exit_code == 0
-            else "target failed", exit_tone),
+        Kpi(
+            "Cost per 1000 predictions",
+            _format.format_cost(cost.per_1000_predictions),
+            cost.basis,
+        ),
+        Kpi(
+            "Wall time",
+            _format.format_seconds(run.wall_s),
+            f"CPU {_format.format_seconds(run.cpu_s)}",
+        ),
+        Kpi(
+            "Exit status",
+            str(run.exit_code),
+            "target finished" if run.exit_code == 0 else "target failed",
+            exit_tone,
+        ),
     ]
 
 
@@ -203,16 +305,21 @@ def _request_detail(run: Run) -> str:
     return f"{run.requests.count:,} requests, {run.requests.items:,} items"
 
 
-def _charts(run: Run, colors: dict[str, str]) -> dict[str, Markup | None]:
+def _charts(
+    run: Run, colors: dict[str, str], memory: MemoryView | None
+) -> dict[str, Markup | None]:
     measured = [stage for stage in run.stages if stage.durations_ms]
     drawn = {
-        "breakdown": charts.stage_breakdown_svg(_longest(run.stages, MAX_BREAKDOWN_STAGES),
-                                                colors),
+        "breakdown": charts.stage_breakdown_svg(_longest(run.stages, MAX_BREAKDOWN_STAGES), colors),
         "share": charts.stage_share_svg(run.stages, colors),
         "latency": charts.latency_histogram_svg(run.requests),
         "distributions": charts.stage_distributions_svg(
-            _longest(measured, MAX_DISTRIBUTION_STAGES), colors),
+            _longest(measured, MAX_DISTRIBUTION_STAGES), colors
+        ),
+        "memory": None,
     }
+    if memory is not None:
+        drawn["memory"] = charts.memory_by_stage_svg(memory.chart_stages, memory.colors)
     # The SVG comes from matplotlib, which escapes all text it draws.
     return {name: None if svg is None else Markup(svg) for name, svg in drawn.items()}
 
@@ -235,23 +342,43 @@ def _artifact_link(label: str, path: str) -> ArtifactLink:
     is_inside = not (parts.scheme or parts.netloc or pure.is_absolute() or ".." in pure.parts)
     href = quote(pure.as_posix(), safe="/") if is_inside and path else None
     if href is None:
-        logger.warning("Artifact %r has path %r, which is not a relative path inside the run "
-                       "folder, so the report shows it without a link", label, path)
+        logger.warning(
+            "Artifact %r has path %r, which is not a relative path inside the run "
+            "folder, so the report shows it without a link",
+            label,
+            path,
+        )
     return ArtifactLink(label=label, path=path, href=href)
 
 
 def _stage_sort_keys(stages: list[StageStats]) -> list[list[Any]]:
     return [
-        [stage.name, stage.source, stage.total_s, stage.cpu_s, stage.share, stage.count,
-         stage.p50_ms, stage.p95_ms, stage.p99_ms]
+        [
+            stage.name,
+            stage.source,
+            stage.total_s,
+            stage.cpu_s,
+            stage.share,
+            stage.count,
+            stage.p50_ms,
+            stage.p95_ms,
+            stage.p99_ms,
+        ]
         for stage in stages
     ]
 
 
 def _hotspot_sort_keys(hotspots: list[Hotspot]) -> list[list[Any]]:
     return [
-        [hotspot.rank, hotspot.function, f"{hotspot.file}:{hotspot.line:09d}", hotspot.stage,
-         hotspot.self_s, hotspot.total_s, hotspot.share]
+        [
+            hotspot.rank,
+            hotspot.function,
+            f"{hotspot.file}:{hotspot.line:09d}",
+            hotspot.stage,
+            hotspot.self_s,
+            hotspot.total_s,
+            hotspot.share,
+        ]
         for hotspot in hotspots
     ]
 

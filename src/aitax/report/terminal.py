@@ -15,12 +15,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from aitax.model.run import Finding, Run, Severity
+from aitax.model.run import Finding, LineProfile, LineTiming, Run, Severity
 from aitax.report import _format
 
 logger = logging.getLogger(__name__)
 
 TOP_FINDINGS: Final = 3
+TOP_LINE_FUNCTIONS: Final = 5
+MAX_SOURCE_CHARACTERS: Final = 48
 
 SEVERITY_STYLES: Final[dict[Severity, str]] = {
     "high": "bold red",
@@ -30,13 +32,18 @@ SEVERITY_STYLES: Final[dict[Severity, str]] = {
 
 
 def print_summary(run: Run, console: Console) -> None:
-    """Print the headline numbers, the stage table and the top findings of `run`."""
+    """Print the headline numbers, stages, hottest lines and top findings of `run`."""
     console.print(_title(run))
+    if run.partial:
+        console.print(_partial_line(run))
     if run.exit_code != 0:
         console.print(_failure_line(run))
 
     console.print(_kpi_table(run))
     console.print(_stage_table(run))
+    lines = _lines_block(run)
+    if lines is not None:
+        console.print(lines)
     console.print(_findings_block(run))
     logger.debug("Printed terminal summary of %s", run.target)
 
@@ -52,6 +59,13 @@ def _title(run: Run) -> Text:
     return title
 
 
+def _partial_line(run: Run) -> Text:
+    reason = _format.visible_text(run.stop_reason or "stopped before it finished")
+    line = Text(f"Partial run: {reason}.", style="bold yellow")
+    line.append(" The report holds what was measured until the stop.", style="yellow")
+    return line
+
+
 def _failure_line(run: Run) -> Text:
     line = Text(f"The target exited with status {run.exit_code}.", style="bold red")
     if run.traceback:
@@ -63,8 +77,9 @@ def _failure_line(run: Run) -> Text:
 
 def _kpi_table(run: Run) -> Table:
     requests = run.requests
-    table = Table(title="Run", title_justify="left", show_header=False, box=None,
-                  padding=(0, 2, 0, 0))
+    table = Table(
+        title="Run", title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0)
+    )
     table.add_column("metric", style="dim")
     table.add_column("value", justify="right")
 
@@ -72,16 +87,27 @@ def _kpi_table(run: Run) -> Table:
         table.add_row("requests", "none marked: wrap each prediction in `with aitax.request():`")
     else:
         table.add_row("requests", f"{requests.count:,} ({requests.items:,} items)")
-    table.add_row("latency p50 / p95 / p99", " / ".join(
-        _format.format_ms(value) for value in (requests.p50_ms, requests.p95_ms, requests.p99_ms)
-    ))
-    table.add_row("throughput", f"{_format.format_rate(requests.throughput_rps, 'req/s')}, "
-                  f"{_format.format_rate(requests.throughput_items_per_s, 'items/s')}")
+    table.add_row(
+        "latency p50 / p95 / p99",
+        " / ".join(
+            _format.format_ms(value)
+            for value in (requests.p50_ms, requests.p95_ms, requests.p99_ms)
+        ),
+    )
+    table.add_row(
+        "throughput",
+        f"{_format.format_rate(requests.throughput_rps, 'req/s')}, "
+        f"{_format.format_rate(requests.throughput_items_per_s, 'items/s')}",
+    )
     table.add_row("peak RSS", _format.format_bytes(run.peak_rss_bytes))
+    if run.memory is not None:
+        table.add_row("memory peak (memray)", _format.format_bytes(run.memory.peak_bytes))
+        table.add_row("allocated per request", _format.format_bytes(run.memory.bytes_per_request))
     table.add_row("cost per 1000 predictions", _format.format_cost(run.cost.per_1000_predictions))
     table.add_row("wall time", _format.format_seconds(run.wall_s))
-    table.add_row("exit status", Text(str(run.exit_code),
-                                      style="green" if run.exit_code == 0 else "bold red"))
+    table.add_row(
+        "exit status", Text(str(run.exit_code), style="green" if run.exit_code == 0 else "bold red")
+    )
     return table
 
 
@@ -112,16 +138,65 @@ def _findings_block(run: Run) -> Table | Text:
     if not ranked:
         return Text("No findings: no rule matched this run.", style="dim")
 
-    table = Table(title=f"Top findings ({len(ranked)} of {len(run.findings)})",
-                  title_justify="left")
+    table = Table(
+        title=f"Top findings ({len(ranked)} of {len(run.findings)})", title_justify="left"
+    )
     table.add_column("severity")
     table.add_column("stage")
     table.add_column("finding", ratio=1)
-    table.add_column("est. saving", justify="right")
+    table.add_column("est. saving", justify="right", max_width=24)
     for finding in ranked:
-        table.add_row(_severity_text(finding), _plain(finding.stage), _finding_text(finding),
-                      _format.format_ms(finding.estimated_saving_ms))
+        table.add_row(
+            _severity_text(finding),
+            _plain(finding.stage),
+            _finding_text(finding),
+            _format.format_saving(finding),
+        )
     return table
+
+
+def _lines_block(run: Run) -> Table | None:
+    """Tabulate the hottest line of the hottest line-profiled functions, or None without any."""
+    measured = [profile for profile in run.lines if profile.profiled and profile.lines]
+    measured.sort(key=lambda profile: -profile.total_s)
+    if not measured:
+        return None
+
+    hottest_profiles = measured[:TOP_LINE_FUNCTIONS]
+    unmeasured = len(run.lines) - len(measured)
+    caption = None
+    if unmeasured:
+        noun = "function has" if unmeasured == 1 else "functions have"
+        caption = f"{unmeasured} more {noun} no line timings; the HTML report says why."
+    table = Table(
+        title=f"Hottest lines ({len(hottest_profiles)} of {len(measured)} functions)",
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+    )
+    table.add_column("function", overflow="fold")
+    table.add_column("line", overflow="fold")
+    table.add_column("share", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("source", overflow="fold")
+    for profile in hottest_profiles:
+        hottest = _hottest_line(profile)
+        table.add_row(
+            _plain(profile.function),
+            _plain(f"{profile.file}:{hottest.lineno}"),
+            _format.format_share(hottest.share),
+            _format.format_ms(hottest.time_s * 1000),
+            _plain(_shorten(hottest.source.strip(), MAX_SOURCE_CHARACTERS)),
+        )
+    return table
+
+
+def _hottest_line(profile: LineProfile) -> LineTiming:
+    return max(profile.lines, key=lambda timing: timing.time_s)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _severity_text(finding: Finding) -> Text:
