@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pyinstrument import Profiler, stack_sampler
+from pyinstrument.low_level.stat_profile import get_frame_info
 
 from aitax.capture.passes import BasePass
 from aitax.markers import Recorder, current_stage
@@ -43,7 +44,7 @@ def bounded_call_stack(frame: types.FrameType | None, event: str, arg: Any) -> l
         frames.append(frame)
         frame = frame.f_back
 
-    get_info = stack_sampler.get_frame_info
+    get_info = get_frame_info
     if len(frames) > MAX_LEAF_FRAMES + MAX_ROOT_FRAMES:
         elided = len(frames) - MAX_LEAF_FRAMES - MAX_ROOT_FRAMES
         leaf.extend(get_info(f) for f in frames[:MAX_LEAF_FRAMES])
