@@ -262,11 +262,14 @@ def _analyse_memory(
     if outcome is None or outcome.capture is None:
         return None
     capture_path = captures_dir / MEMORY_CAPTURE_FILE
+    # The clean pass's peak RSS is what the program uses without memray's own overhead.
+    clean = next((o.capture for o in outcomes if o.name == "clean" and o.capture is not None), None)
+    rss_source = clean if clean is not None else outcome.capture
     try:
         memory = analyse_memory(
             capture_path,
             captures_dir / BOUNDARIES_FILE,
-            outcome.capture.peak_rss_bytes,
+            rss_source.peak_rss_bytes,
             bool(outcome.capture.extra.get("native_traces")),
         )
     except (MemoryCaptureError, OSError, ValueError) as error:

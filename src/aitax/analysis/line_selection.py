@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -33,12 +34,19 @@ def choose_line_functions(
     """
     self_s: dict[_FunctionKey, float] = defaultdict(float)
     total_s: dict[_FunctionKey, float] = defaultdict(float)
+    callee_s: dict[_FunctionKey, dict[_FunctionKey, float]] = defaultdict(
+        lambda: defaultdict(float)
+    )
     frames: dict[_FunctionKey, FrameInfo] = {}
     for sample in samples:
-        _add_sample(sample, self_s, total_s, frames)
+        _add_sample(sample, self_s, total_s, callee_s, frames)
 
     by_self = sorted(self_s, key=lambda key: -self_s[key])
-    by_total = sorted(total_s, key=lambda key: -total_s[key])
+    by_total = [
+        key
+        for key in sorted(total_s, key=lambda key: -total_s[key])
+        if not _passes_through(callee_s[key], total_s[key])
+    ]
     chosen: list[_FunctionKey] = []
     for index in range(max(len(by_self), len(by_total))):
         for ranking in (by_self, by_total):
@@ -47,10 +55,21 @@ def choose_line_functions(
     return [frames[key] for key in chosen]
 
 
+# A function that spends at least this share of its time in one user function it
+# calls (a main() that calls serve(), say) is left out of the cumulative ranking:
+# its line profile would show one line taking all the time.
+PASS_THROUGH_SHARE = 0.9
+
+
+def _passes_through(callees: dict[_FunctionKey, float], total: float) -> bool:
+    return bool(callees) and total > 0 and max(callees.values()) >= PASS_THROUGH_SHARE * total
+
+
 def _add_sample(
     sample: Sample,
     self_s: dict[_FunctionKey, float],
     total_s: dict[_FunctionKey, float],
+    callee_s: dict[_FunctionKey, dict[_FunctionKey, float]],
     frames: dict[_FunctionKey, FrameInfo],
 ) -> None:
     user_frames = [frame for frame in sample.frames if _profilable(frame)]
@@ -58,11 +77,11 @@ def _add_sample(
         return
     # Self time of a user function includes the library code it calls directly,
     # unless another user function is deeper in the stack.
-    innermost = user_frames[-1]
-    key = (innermost.function, innermost.file, innermost.line)
-    self_s[key] += sample.seconds
-    frames[key] = innermost
-    for frame in {(f.function, f.file, f.line): f for f in user_frames}.values():
-        key = (frame.function, frame.file, frame.line)
-        total_s[key] += sample.seconds
+    keys = [(f.function, f.file, f.line) for f in user_frames]
+    self_s[keys[-1]] += sample.seconds
+    for key, frame in zip(keys, user_frames, strict=True):
         frames[key] = frame
+    for key in set(keys):
+        total_s[key] += sample.seconds
+    for caller, callee in {(a, b) for a, b in itertools.pairwise(keys) if a != b}:
+        callee_s[caller][callee] += sample.seconds

@@ -22,9 +22,12 @@ def stage_by_function(samples: Sequence[Sample]) -> dict[tuple[str, int], str]:
 def line_profiles(
     results: Sequence[dict[str, Any]], stages: dict[tuple[str, int], str]
 ) -> list[LineProfile]:
-    """Turn the line pass's results into line profiles, hottest function first."""
+    """Turn the line pass's results into line profiles, in the order the functions were chosen.
+
+    Functions that could not be profiled come last.
+    """
     profiles = [_profile(result, stages) for result in results]
-    return sorted(profiles, key=lambda profile: (not profile.profiled, -profile.total_s))
+    return sorted(profiles, key=lambda profile: not profile.profiled)
 
 
 def _profile(result: dict[str, Any], stages: dict[tuple[str, int], str]) -> LineProfile:

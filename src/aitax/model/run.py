@@ -164,8 +164,9 @@ class MemoryProfile:
     """What the memory pass measured with memray.
 
     `peak_bytes` is the peak of memory that memray saw allocated; `rss_peak_bytes`
-    is the memory pass's peak resident set size, which also counts the
-    interpreter, loaded libraries and freed pages not yet returned to the system.
+    is the peak resident set size of the clean pass (of the memory pass when the
+    clean pass did not run), which also counts the interpreter, loaded libraries
+    and freed pages not yet returned to the system.
     """
 
     peak_bytes: int
