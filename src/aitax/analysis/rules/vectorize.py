@@ -25,8 +25,15 @@ def _is_row_loop(frame: FrameInfo) -> bool:
     name = frame.function.rsplit(".", 1)[-1]
     if name in _ROW_ITERATORS:
         return True
-    # DataFrame.apply(axis=1) runs its row function through FrameColumnApply.
-    return frame.module == "pandas.core.apply" and "FrameColumnApply" in frame.function
+    # DataFrame.apply(axis=1) runs its row function through FrameColumnApply's
+    # methods; the class name alone is its class body, run when pandas is imported.
+    return frame.module == "pandas.core.apply" and "FrameColumnApply." in frame.function
+
+
+def _loop_kind(frame: FrameInfo) -> str:
+    if "FrameColumnApply." in frame.function:
+        return "apply(axis=1)"
+    return frame.function.rsplit(".", 1)[-1]
 
 
 @dataclass
@@ -58,7 +65,7 @@ class VectorizeRule:
                 if _is_row_loop(frame):
                     owner = _innermost_user_frame(sample.frames[:index])
                     if owner is not None:
-                        owners[owner] = frame.function.rsplit(".", 1)[-1]
+                        owners[owner] = _loop_kind(frame)
                     break
 
         loops: dict[FrameInfo, _Loop] = {}
@@ -73,7 +80,7 @@ class VectorizeRule:
     def _finding(self, context: RuleContext, loop: _Loop, seconds: float) -> Finding:
         stage = _stage_of(context, loop.owner)
         saving = seconds * (1 - VECTORIZED_REMAINDER)
-        kind = "apply(axis=1)" if "FrameColumnApply" in loop.kind else loop.kind
+        kind = loop.kind
         return make_finding(
             self,
             context,
