@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from aitax.analysis.line_selection import DEFAULT_LINE_FUNCTIONS
 from aitax.capture.runner import DEFAULT_PASSES, PASS_NAMES
@@ -152,28 +153,53 @@ def build_options(args: argparse.Namespace) -> ProfileOptions:
 
 
 class _PassProgress:
-    """Print a line per pass as it starts and ends, with its elapsed time."""
+    """Show each pass as it runs, with its elapsed time, and a line when it ends.
+
+    The first pass shares the terminal with the target's own output, so it gets a
+    plain line; later passes write their output to a log and get a live spinner
+    with a clock when the console is a terminal.
+    """
 
     def __init__(self, console: Console, quiet: bool) -> None:
         self.console = console
         self.quiet = quiet
         self.started: dict[str, float] = {}
+        self.live: Progress | None = None
 
     def __call__(self, name: str, event: str) -> None:
+        if self.quiet:
+            return
         title = PASS_TITLES.get(name, name)
         if event == "start":
-            self.started[name] = time.perf_counter()
-            if not self.quiet:
-                self.console.print(f"[bold]aitax[/]: running the {title}...")
+            self._start(name, title)
+        elif event == "skipped":
+            self.console.print(f"[bold]aitax[/]: {title} skipped")
+        else:
+            self._finish(name, title, event)
+
+    def _start(self, name: str, title: str) -> None:
+        first = not self.started
+        self.started[name] = time.perf_counter()
+        if first or not self.console.is_terminal:
+            self.console.print(f"[bold]aitax[/]: running the {title}...")
             return
-        if event == "skipped":
-            if not self.quiet:
-                self.console.print(f"[bold]aitax[/]: {title} skipped")
-            return
+        self.live = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]aitax[/]: running the {task.description}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.live.add_task(title, total=None)
+        self.live.start()
+
+    def _finish(self, name: str, title: str, event: str) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
         elapsed = time.perf_counter() - self.started.get(name, time.perf_counter())
-        if not self.quiet:
-            mark = "[green]done[/]" if event == "ok" else "[red]failed[/]"
-            self.console.print(f"[bold]aitax[/]: {title} {mark} in {elapsed:.1f} s")
+        mark = "[green]done[/]" if event == "ok" else "[red]failed[/]"
+        self.console.print(f"[bold]aitax[/]: {title} {mark} in {elapsed:.1f} s")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
