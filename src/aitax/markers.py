@@ -127,6 +127,12 @@ def current_stage() -> str | None:
     return None if span is None else span.name
 
 
+def current_request_id() -> int | None:
+    """Return the id of the request open in the calling thread or task, or None."""
+    request = _current_request.get()
+    return None if request is None else request.request_id
+
+
 class _Marker:
     """Shared behaviour of stages and requests: context manager and decorator."""
 

@@ -29,7 +29,7 @@ def choose_line_functions(
 ) -> list[FrameInfo]:
     """Return up to `count` user functions, taken in turn from the top by self and by cumulative time.
 
-    Self time finds the functions whose own lines are slow; cumulative time finds
+    Self time finds the functions whose own lines are slow. Cumulative time finds
     the user functions that call slow library code, such as a row loop over pandas.
     """
     self_s: dict[_FunctionKey, float] = defaultdict(float)
@@ -56,8 +56,8 @@ def choose_line_functions(
 
 
 # A function that spends at least this share of its time in one user function it
-# calls (a main() that calls serve(), say) is left out of the cumulative ranking:
-# its line profile would show one line taking all the time.
+# calls, such as a main() that calls serve(), is left out of the cumulative
+# ranking. Its line profile would show one line taking all the time.
 PASS_THROUGH_SHARE = 0.9
 
 

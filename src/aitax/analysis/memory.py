@@ -268,7 +268,7 @@ def _library_call(inner_frames: tuple[StackFrame, ...]) -> str | None:
 
 
 def _peak_locations(reader: memray.FileReader, is_user: UserCodePredicate) -> list[AllocationSite]:
-    """The allocations alive at the peak, by size, at their innermost user line."""
+    """Group the allocations alive at the peak by their innermost user line, largest first."""
     sites: dict[StackFrame, int] = defaultdict(int)
     counts: dict[StackFrame, int] = defaultdict(int)
     for record in reader.get_high_watermark_allocation_records(merge_threads=True):

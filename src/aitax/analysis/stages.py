@@ -2,7 +2,7 @@
 
 Marked stages are measured in the clean pass. Time outside every marked stage
 is split among automatic stages in proportion to the CPU-pass samples that the
-module rules put in each; what no rule claims stays in `other`.
+module rules put in each. Time that no rule claims stays in `other`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ MAX_KEPT_DURATIONS = 10_000
 
 @dataclass
 class MarkedTotals:
-    """What the clean pass measured for one marked stage, in nanoseconds."""
+    """Clean-pass totals of one marked stage, in nanoseconds."""
 
     name: str
     exclusive_ns: int = 0

@@ -23,7 +23,7 @@ _REQUEST_COLUMNS = ("request_id", "size", "start_ns", "end_ns", "thread_id")
 
 @dataclass
 class Capture:
-    """What one pass of the target measured."""
+    """The measurements of one pass of the target."""
 
     pass_name: str
     exit_code: int

@@ -85,8 +85,8 @@ class CpuPass(BasePass):
     """Sample every thread with pyinstrument, and save one session for all of them.
 
     pyinstrument samples the thread that starts it. Threads that the target starts
-    get a profiler of their own, started by a `threading.setprofile` hook as the
-    thread begins; their samples join the main thread's when the pass ends.
+    get a profiler of their own, which a `threading.setprofile` hook starts as the
+    thread begins. Their samples join the main thread's when the pass ends.
     """
 
     def __init__(self, interval: float) -> None:

@@ -19,8 +19,8 @@ from aitax.capture.target import Target
 
 logger = logging.getLogger(__name__)
 
-# The passes in the order they run. The clean pass runs first and alone holds the
-# terminal, so the target's output appears once, as under python.
+# The passes in the order they run. The clean pass runs first and is the only one
+# connected to the terminal, so the target's output appears once, as under python.
 PASS_NAMES: tuple[str, ...] = ("clean", "cpu", "line", "memory")
 DEFAULT_PASSES: tuple[str, ...] = PASS_NAMES
 
@@ -30,7 +30,7 @@ STOP_GRACE_S = 10.0
 
 @dataclass
 class PassOutcome:
-    """How one pass ended, and what it captured."""
+    """The outcome of one pass, and its capture."""
 
     name: str
     status: str

@@ -17,7 +17,7 @@ TargetKind = Literal["script", "module"]
 
 @dataclass(frozen=True)
 class Target:
-    """What to run, as `python SCRIPT ARGS` or `python -m MODULE ARGS` would run it."""
+    """A program to run, as `python SCRIPT ARGS` or `python -m MODULE ARGS` would run it."""
 
     kind: TargetKind
     name: str

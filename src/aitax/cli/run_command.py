@@ -156,8 +156,8 @@ class _PassProgress:
     """Show each pass as it runs, with its elapsed time, and a line when it ends.
 
     The first pass shares the terminal with the target's own output, so it gets a
-    plain line; later passes write their output to a log and get a live spinner
-    with a clock when the console is a terminal.
+    plain line. Later passes write their output to a log, so they get a live
+    spinner with a clock when the console is a terminal.
     """
 
     def __init__(self, console: Console, quiet: bool) -> None:

@@ -74,7 +74,7 @@ class Finding:
     """A diagnosed problem with its evidence, estimated saving and fix.
 
     `estimated_saving_ms` is the wall time the fix would save over the whole
-    clean run; `saving_per_request_ms` is the same spread over the marked
+    clean run. `saving_per_request_ms` is the same saving spread over the marked
     requests, or None when none were marked. `saving_share` is the saving as a
     share of the run's wall time.
     """
@@ -110,8 +110,8 @@ class LineTiming:
 class LineProfile:
     """Line timings of one function from the line pass.
 
-    `profiled` is False when line_profiler could not measure the function; then
-    `reason` says why and `lines` is empty, which is not a measurement of zero.
+    `profiled` is False when line_profiler could not measure the function. Then
+    `reason` gives the cause, and the empty `lines` is not a measurement of zero.
     """
 
     function: str
@@ -163,9 +163,9 @@ class LeakSuspect:
 class MemoryProfile:
     """What the memory pass measured with memray.
 
-    `peak_bytes` is the peak of memory that memray saw allocated; `rss_peak_bytes`
-    is the peak resident set size of the clean pass (of the memory pass when the
-    clean pass did not run), which also counts the interpreter, loaded libraries
+    `peak_bytes` is the peak of memory that memray saw allocated. `rss_peak_bytes`
+    is the peak resident set size of the clean pass, or of the memory pass when
+    the clean pass did not run. RSS also counts the interpreter, loaded libraries
     and freed pages not yet returned to the system.
     """
 
@@ -186,7 +186,7 @@ class MemoryProfile:
 
 @dataclass
 class PassResult:
-    """How one pass ended."""
+    """The outcome of one pass."""
 
     name: str
     status: PassStatus
@@ -198,7 +198,7 @@ class PassResult:
 
 @dataclass
 class Environment:
-    """Where the run happened, without environment variables or secrets."""
+    """The machine and software of the run, without environment variables or secrets."""
 
     python: str
     platform: str

@@ -1,4 +1,4 @@
-"""What every diagnosis rule gets, and what it returns."""
+"""The input and output types shared by all diagnosis rules."""
 
 from __future__ import annotations
 
