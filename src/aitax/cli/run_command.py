@@ -44,59 +44,60 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "-m", dest="module", metavar="MODULE", help="run a module, as python -m does"
     )
-    parser.add_argument("-o", "--output", type=Path, metavar="DIR", help="report folder to write")
-    parser.add_argument(
-        "--force", action="store_true", help="replace the report folder if it exists"
-    )
-    parser.add_argument(
+    parser.add_argument("target", nargs=argparse.REMAINDER, metavar="SCRIPT [ARGS...]")
+
+    _add_pass_options(parser.add_argument_group("passes"))
+    _add_output_options(parser.add_argument_group("output"))
+    parser.set_defaults(handler=run)
+
+
+def _add_pass_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
         "--passes",
         default=",".join(DEFAULT_PASSES),
         help=f"comma-separated passes to run, from {','.join(PASS_NAMES)} (default: all)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--interval", type=float, default=0.001, metavar="SECONDS",
         help="CPU sampling interval in seconds (default: 0.001)",
     )  # fmt: skip
-    parser.add_argument(
+    group.add_argument(
+        "--line-functions", type=int, default=DEFAULT_LINE_FUNCTIONS, metavar="N",
+        help=f"number of hot user functions to line-profile (default: {DEFAULT_LINE_FUNCTIONS}; 0 for none)",
+    )  # fmt: skip
+    group.add_argument(
+        "--line-profile", action="append", default=[], metavar="MODULE:QUALNAME",
+        help="also line-profile this function, e.g. app.features:Builder.build (repeatable)",
+    )  # fmt: skip
+    group.add_argument(
+        "--native", action="store_true",
+        help="record native stacks in the memory pass, for memory held by C extensions",
+    )  # fmt: skip
+    group.add_argument(
+        "--timeout", type=float, metavar="SECONDS",
+        help="stop the run after this many seconds in all, and report what was measured (exit 143)",
+    )  # fmt: skip
+
+
+def _add_output_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("-o", "--output", type=Path, metavar="DIR", help="report folder to write")
+    group.add_argument(
+        "--force", action="store_true", help="replace the report folder if it exists"
+    )
+    group.add_argument(
         "--instance-cost-per-hour", type=float, metavar="DOLLARS",
         help="instance price for the cost per 1000 predictions (default: 0.0832, an AWS "
         "t3.large on demand in us-east-1; or instance_cost_per_hour in [tool.aitax])",
     )  # fmt: skip
-    parser.add_argument(
-        "--line-functions", type=int, default=DEFAULT_LINE_FUNCTIONS, metavar="N",
-        help=f"number of hot user functions to line-profile (default: {DEFAULT_LINE_FUNCTIONS}; 0 for none)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--line-profile", action="append", default=[], metavar="MODULE:QUALNAME",
-        help="also line-profile this function, e.g. app.features:Builder.build (repeatable)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--native", action="store_true",
-        help="record native stacks in the memory pass, for memory held by C extensions",
-    )  # fmt: skip
-    parser.add_argument(
-        "--timeout", type=float, metavar="SECONDS",
-        help="stop the run after this many seconds in all, and report what was measured (exit 143)",
-    )  # fmt: skip
-    parser.add_argument("--json", action="store_true", help="print run.json to standard output")
-    parser.add_argument(
-        "-q",
-        "--quiet",
-        dest="verbosity",
-        action="store_const",
-        const=-1,
-        default=0,
+    group.add_argument("--json", action="store_true", help="print run.json to standard output")
+    group.add_argument(
+        "-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
         help="print errors only",
-    )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        dest="verbosity",
-        action="count",
+    )  # fmt: skip
+    group.add_argument(
+        "-v", "--verbose", dest="verbosity", action="count",
         help="print more detail (repeat for debug output)",
-    )
-    parser.add_argument("target", nargs=argparse.REMAINDER, metavar="SCRIPT [ARGS...]")
-    parser.set_defaults(handler=run)
+    )  # fmt: skip
 
 
 def parse_passes(text: str) -> list[str]:
