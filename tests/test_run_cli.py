@@ -207,3 +207,23 @@ def test_view_prints_report_path(write_script, tmp_path: Path) -> None:  # type:
     assert (tmp_path / "rep" / "report.html").as_uri() in result.stderr.replace("\n", "")
     flame = run_aitax("view", "--no-browser", "--flame", "rep", cwd=tmp_path)
     assert "cpu-pyinstrument.html" in flame.stderr.replace("\n", "")
+
+
+def test_report_rerenders_from_run_json(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("ok.py", "x = 1\n")
+    assert run_aitax("run", "--passes", "clean", "-o", "rep", "ok.py", cwd=tmp_path).returncode == 0
+    page = tmp_path / "rep" / "report.html"
+    page.write_text("stale")
+
+    refused = run_aitax("report", "rep", cwd=tmp_path)
+    assert refused.returncode == 4
+    assert "--force" in refused.stderr
+    assert page.read_text() == "stale"
+
+    again = run_aitax("report", "--force", "rep", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "ok.py" in page.read_text()
+
+    elsewhere = run_aitax("report", "-o", "copy.html", "rep", cwd=tmp_path)
+    assert elsewhere.returncode == 0
+    assert (tmp_path / "copy.html").read_text() == page.read_text()

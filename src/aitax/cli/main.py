@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from aitax import __version__
-from aitax.cli import run_command, view_command
+from aitax.cli import report_command, run_command, view_command
 from aitax.errors import EXIT_USAGE, AitaxError
 
 logger = logging.getLogger("aitax")
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     run_command.add_parser(commands)
     view_command.add_parser(commands)
+    report_command.add_parser(commands)
     return parser
 
 

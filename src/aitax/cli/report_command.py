@@ -1,0 +1,55 @@
+"""`aitax report`: render report.html again from a run folder's run.json, without rerunning anything."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from aitax.errors import OutputExistsError, ReportLoadError
+from aitax.model.io import RUN_FILE, load_run
+from aitax.profile import REPORT_FILE
+from aitax.report.html import write_html
+
+HELP = """\
+Render report.html from the run.json in DIR, for example after upgrading aitax.
+The existing report.html is replaced only with --force; -o writes elsewhere.
+"""
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "report",
+        help="render report.html again from run.json",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "report_dir", type=Path, metavar="DIR", help="a folder written by aitax run"
+    )
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="HTML file to write")
+    parser.add_argument("--force", action="store_true", help="replace the HTML file if it exists")
+    parser.add_argument(
+        "-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0
+    )
+    parser.add_argument("-v", "--verbose", dest="verbosity", action="count")
+    parser.set_defaults(handler=report)
+
+
+def report(args: argparse.Namespace, console: Console) -> int:
+    folder: Path = args.report_dir
+    if not folder.is_dir():
+        raise ReportLoadError(
+            f"report folder {folder} not found; pass a folder that aitax run wrote"
+        )
+    run = load_run(folder / RUN_FILE)
+
+    target: Path = args.output or folder / REPORT_FILE
+    if target.exists() and not args.force:
+        raise OutputExistsError(f"{target} already exists; pass --force to replace it, or -o FILE")
+    write_html(run, target)
+    if args.verbosity >= 0:
+        console.print(f"Wrote {target}", markup=False, highlight=False)
+    return 0
