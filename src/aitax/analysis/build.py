@@ -97,6 +97,11 @@ def build_run(inputs: RunInputs) -> Run:
         sample_scale=timing.wall_s / sample_s if sample_s > 0 else 1.0,
         lines=lines,
         memory=inputs.memory,
+        pass_extras={
+            capture.pass_name: capture.extra
+            for capture in (clean, inputs.cpu_capture, inputs.line_capture)
+            if capture is not None
+        },
     )
 
     return Run(

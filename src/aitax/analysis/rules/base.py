@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from aitax.analysis.samples import Sample
 from aitax.markers import RequestEvent, StageEvent
@@ -29,6 +29,8 @@ class RuleContext:
     sample_scale: float
     lines: Sequence[LineProfile] = ()
     memory: MemoryProfile | None = None
+    # Each pass's capture `extra`, by pass name ("clean", "cpu", "line").
+    pass_extras: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def stage(self, name: str) -> StageStats | None:
         """Return the stage called `name`, preferring the marked entry over the auto one."""
