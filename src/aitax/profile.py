@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +20,7 @@ from aitax.analysis.build import CpuProfile, RunInputs, build_run, load_samples
 from aitax.analysis.cost import DEFAULT_INSTANCE_COST_PER_HOUR
 from aitax.analysis.line_selection import DEFAULT_LINE_FUNCTIONS, choose_line_functions
 from aitax.analysis.memory import MemoryCaptureError, analyse_memory
+from aitax.analysis.samples import Sample
 from aitax.capture.capture_file import Capture
 from aitax.capture.cpu import LABELS_FILE, SESSION_FILE
 from aitax.capture.memory import BOUNDARIES_FILE
@@ -100,24 +104,33 @@ def profile_target(
     )
 
     settings = PassSettings(options.interval_s, options.native_memory, options.timeout_s)
+    cpu = _CpuData(captures_dir, config)
 
     def spec_extras(name: str, earlier: list[PassOutcome]) -> dict[str, Any] | str:
         if name != "line":
             return {}
-        return _line_spec(options, config, earlier, captures_dir)
+        return _line_spec(options, cpu, earlier)
 
     result = run_passes(
         options.target, options.passes, captures_dir, settings, on_progress, spec_extras
     )
     outcomes = result.outcomes
 
-    artifacts = _export_views(outcomes, report_dir)
-    memory = _analyse_memory(outcomes, captures_dir, report_dir, artifacts)
-    inputs = _inputs(options, config, started_at, outcomes, artifacts, captures_dir)
-    inputs.memory = memory
-    inputs.line_results = _line_results(outcomes)
-    inputs.line_capture = next((o.capture for o in outcomes if o.name == "line"), None)
-    run = build_run(inputs)
+    # The CPU views take as long to render as the rest of the analysis, so they
+    # render in another process meanwhile.
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
+        exports = _start_exports(pool, outcomes, report_dir)
+        artifacts: dict[str, str] = {}
+        memory = _analyse_memory(outcomes, captures_dir, report_dir, artifacts)
+        inputs = _inputs(options, config, started_at, outcomes, artifacts, cpu)
+        inputs.memory = memory
+        inputs.line_results = _line_results(outcomes)
+        inputs.line_capture = next((o.capture for o in outcomes if o.name == "line"), None)
+        inputs.memory_capture = next((o.capture for o in outcomes if o.name == "memory"), None)
+        run = build_run(inputs)
+        run.artifacts.update(_finish_exports(exports))
     if result.stop_reason is not None:
         run.partial = True
         run.stop_reason = result.stop_reason
@@ -134,7 +147,7 @@ def _inputs(
     started_at: datetime,
     outcomes: list[PassOutcome],
     artifacts: dict[str, str],
-    captures_dir: Path,
+    cpu: _CpuData,
 ) -> RunInputs:
     captures = {outcome.name: outcome.capture for outcome in outcomes}
     cost = options.instance_cost_per_hour
@@ -147,7 +160,8 @@ def _inputs(
         passes=[_pass_result(outcome) for outcome in outcomes],
         clean=captures.get("clean"),
         cpu_capture=captures.get("cpu"),
-        cpu=_load_cpu_profile(captures.get("cpu"), captures_dir),
+        cpu=cpu.profile(captures.get("cpu")),
+        samples=cpu.samples(captures.get("cpu")),
         config=config,
         instance_cost_per_hour=cost,
         environment=collect_environment(
@@ -198,16 +212,25 @@ def _load_cpu_profile(capture: Capture | None, captures_dir: Path) -> CpuProfile
     )
 
 
-def _export_views(outcomes: list[PassOutcome], report_dir: Path) -> dict[str, str]:
+def _start_exports(
+    pool: ProcessPoolExecutor, outcomes: list[PassOutcome], report_dir: Path
+) -> Future[dict[str, str]] | None:
+    """Start writing the CPU views (.prof, pyinstrument HTML, speedscope, trace) in `pool`."""
     from aitax.report.exports import export_cpu_views
 
     session_path = report_dir / CAPTURES_DIR / SESSION_FILE
     cpu_ok = any(o.name == "cpu" and o.capture is not None for o in outcomes)
     if not cpu_ok or not session_path.exists():
+        return None
+    return pool.submit(export_cpu_views, session_path, report_dir)
+
+
+def _finish_exports(exports: Future[dict[str, str]] | None) -> dict[str, str]:
+    if exports is None:
         return {}
     try:
-        return export_cpu_views(session_path, report_dir)
-    except (OSError, ValueError, KeyError) as error:
+        return exports.result()
+    except (OSError, ValueError, KeyError, BrokenProcessPool) as error:
         logger.warning("could not export the CPU views: %s", error)
         return {}
 
@@ -220,12 +243,34 @@ def _write_report(run: Run, report_dir: Path) -> None:
     write_html(run, report_dir / REPORT_FILE)
 
 
+class _CpuData:
+    """The CPU pass's profile and samples, read and classified once for every use."""
+
+    def __init__(self, captures_dir: Path, config: Config) -> None:
+        self.captures_dir = captures_dir
+        self.config = config
+        self._profile: CpuProfile | None = None
+        self._samples: list[Sample] | None = None
+        self._read = False
+
+    def profile(self, capture: Capture | None) -> CpuProfile | None:
+        if not self._read:
+            self._profile = _load_cpu_profile(capture, self.captures_dir)
+            self._read = True
+        return self._profile
+
+    def samples(self, capture: Capture | None) -> list[Sample]:
+        if self._samples is None:
+            self._samples = load_samples(self.profile(capture), self.config)
+        return self._samples
+
+
 def _line_spec(
-    options: ProfileOptions, config: Config, earlier: list[PassOutcome], captures_dir: Path
+    options: ProfileOptions, cpu: _CpuData, earlier: list[PassOutcome]
 ) -> dict[str, Any] | str:
     """Choose the line pass's functions from the CPU pass, plus those named on the command line."""
     cpu_capture = next((o.capture for o in earlier if o.name == "cpu"), None)
-    samples = load_samples(_load_cpu_profile(cpu_capture, captures_dir), config)
+    samples = cpu.samples(cpu_capture)
     chosen = (
         choose_line_functions(samples, options.line_functions) if options.line_functions else []
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import runpy
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -113,8 +112,3 @@ def parse_frame(frame_id: str, resolver: ModuleResolver) -> FrameInfo:
 def is_harness_frame(frame: FrameInfo) -> bool:
     """Return True for aitax's own frames and the runpy frames that start the target."""
     return _is_under(frame.file, AITAX_DIR) or frame.file in _RUNPY_FILES
-
-
-def strip_harness(frames: Sequence[FrameInfo]) -> list[FrameInfo]:
-    """Drop aitax's and runpy's frames, so the stack starts at the target's own code."""
-    return [frame for frame in frames if not is_harness_frame(frame)]

@@ -8,6 +8,7 @@ that was innermost on its thread when it happened.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -112,6 +113,7 @@ def analyse_memory(
 _PREFIXES = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)})
 
 
+@functools.lru_cache(maxsize=65536)
 def default_user_code(file: str) -> bool:
     """Return True for code outside the standard library, installed packages and aitax."""
     if file.startswith("<"):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aitax.analysis.classify import DEFAULT_RULES, ModuleRule, classify
-from aitax.analysis.frames import FrameInfo, ModuleResolver, parse_frame, strip_harness
+from aitax.analysis.frames import FrameInfo, ModuleResolver, is_harness_frame, parse_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +39,16 @@ def build_samples(
             f"{len(labels)} stage labels for {len(frame_records)} samples; the capture is damaged"
         )
 
-    parsed: dict[str, FrameInfo] = {}
+    # Frames recur in thousands of samples: parse each identifier once, and drop
+    # aitax's own frames with the same lookup (None marks a harness frame).
+    parsed: dict[str, FrameInfo | None] = {}
     samples: list[Sample] = []
     for (stack, seconds), label in zip(frame_records, labels, strict=True):
-        frames = strip_harness([_parse_cached(frame_id, resolver, parsed) for frame_id in stack])
+        frames = [
+            frame
+            for frame_id in stack
+            if (frame := _parse_cached(frame_id, resolver, parsed)) is not None
+        ]
         if not frames:
             continue
         stage = label if label is not None else classify(frames, user_rules, default_rules)
@@ -51,9 +57,10 @@ def build_samples(
 
 
 def _parse_cached(
-    frame_id: str, resolver: ModuleResolver, cache: dict[str, FrameInfo]
-) -> FrameInfo:
-    frame = cache.get(frame_id)
-    if frame is None:
-        frame = cache[frame_id] = parse_frame(frame_id, resolver)
-    return frame
+    frame_id: str, resolver: ModuleResolver, cache: dict[str, FrameInfo | None]
+) -> FrameInfo | None:
+    if frame_id in cache:
+        return cache[frame_id]
+    frame = parse_frame(frame_id, resolver)
+    cache[frame_id] = None if is_harness_frame(frame) else frame
+    return cache[frame_id]
