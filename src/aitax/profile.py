@@ -310,6 +310,8 @@ def _analyse_memory(
     # The clean pass's peak RSS is what the program uses without memray's own overhead.
     clean = next((o.capture for o in outcomes if o.name == "clean" and o.capture is not None), None)
     rss_source = clean if clean is not None else outcome.capture
+    # memray renders its flame graph in its own process while this one analyses.
+    flamegraph = _start_memray_flamegraph(capture_path, report_dir)
     try:
         memory = analyse_memory(
             capture_path,
@@ -321,32 +323,37 @@ def _analyse_memory(
         logger.warning("memory analysis failed: %s", error)
         outcome.status = "failed"
         outcome.error = f"the memray capture could not be analysed: {error}"
-        return None
+        memory = None
 
-    flamegraph = _memray_flamegraph(capture_path, report_dir)
-    if flamegraph is not None:
-        artifacts["memray flame graph"] = flamegraph
+    if _finish_memray_flamegraph(flamegraph):
+        artifacts["memray flame graph"] = MEMORY_FLAMEGRAPH
     return memory
 
 
 MEMORY_FLAMEGRAPH = "memory-flamegraph.html"
 
 
-def _memray_flamegraph(capture_path: Path, report_dir: Path) -> str | None:
-    """Render memray's own flame graph of the capture next to the report."""
+def _start_memray_flamegraph(capture_path: Path, report_dir: Path) -> subprocess.Popen[str]:
+    """Start rendering memray's own flame graph of the capture next to the report."""
     output = report_dir / MEMORY_FLAMEGRAPH
-    command = [
-        sys.executable,
-        "-m",
-        "memray",
-        "flamegraph",
-        "--force",
-        "-o",
-        str(output),
-        str(capture_path),
-    ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    if completed.returncode != 0:
-        logger.warning("memray flamegraph failed: %s", completed.stderr.strip()[-500:])
-        return None
-    return MEMORY_FLAMEGRAPH
+    command = [sys.executable, "-m", "memray", "flamegraph", "--force", "-o", str(output)]
+    return subprocess.Popen(
+        [*command, str(capture_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish_memray_flamegraph(process: subprocess.Popen[str]) -> bool:
+    try:
+        _, stderr = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        logger.warning("memray flamegraph timed out after 600 s; the report links no flame graph")
+        return False
+    if process.returncode != 0:
+        logger.warning("memray flamegraph failed: %s", stderr.strip()[-500:])
+        return False
+    return True
