@@ -49,8 +49,10 @@ def run_aitax(
     """Run the real `aitax` command in a subprocess, as a user would."""
     env = dict(os.environ)
     env.pop("NO_COLOR", None)
+    # The console script, as users run it: unlike python -m aitax, it does not put
+    # the working folder first on aitax's own sys.path.
     completed = subprocess.run(
-        [sys.executable, "-m", "aitax", *args],
+        [str(Path(sys.executable).parent / "aitax"), *args],
         cwd=cwd,
         input=stdin,
         capture_output=True,

@@ -156,3 +156,40 @@ def test_fetch_key_is_recorded(recorder: markers.Recorder) -> None:
         with aitax.stage("feature_fetch", key=key):
             pass
     assert [event.key for event in recorder.stages] == [1, 2, 1]
+
+
+def test_stage_rejects_invalid_name() -> None:
+    for name in (None, 3, ""):
+        with pytest.raises(ValueError, match="stage name"):
+            aitax.stage(name)  # type: ignore[arg-type]
+
+
+def test_stage_decorates_generator_per_step(recorder: markers.Recorder, clock: FakeClock) -> None:
+    @aitax.stage("feature_fetch")
+    def rows(count: int) -> Iterator[int]:
+        for index in range(count):
+            clock.advance(10)
+            yield index
+
+    consumed = []
+    for row in rows(3):
+        assert aitax.current_stage() is None
+        clock.advance(1_000)
+        consumed.append(row)
+
+    assert consumed == [0, 1, 2]
+    assert [event.end_ns - event.start_ns for event in recorder.stages] == [10, 10, 10, 0]
+
+
+def test_stage_decorates_async_generator(recorder: markers.Recorder) -> None:
+    @aitax.stage("inference")
+    async def scores(count: int):  # type: ignore[no-untyped-def]
+        for index in range(count):
+            assert aitax.current_stage() == "inference"
+            yield index
+
+    async def main() -> list[int]:
+        return [score async for score in scores(2)]
+
+    assert asyncio.run(main()) == [0, 1]
+    assert {event.name for event in recorder.stages} == {"inference"}

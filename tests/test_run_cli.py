@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import run_aitax
 
 
@@ -139,17 +141,31 @@ def test_json_flag_prints_run_json(write_script, tmp_path: Path) -> None:  # typ
 
 def test_existing_report_needs_force(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     write_script("ok.py", "x = 1\n")
-    (tmp_path / "rep").mkdir()
-    (tmp_path / "rep" / "keep.txt").write_text("old")
-    result = run_aitax("run", "-o", "rep", "ok.py", cwd=tmp_path)
+    assert run_aitax("run", "--passes", "clean", "-o", "rep", "ok.py", cwd=tmp_path).returncode == 0
+    (tmp_path / "rep" / "report.html").write_text("old")
+
+    result = run_aitax("run", "--passes", "clean", "-o", "rep", "ok.py", cwd=tmp_path)
     assert result.returncode == 4
     assert result.stderr.startswith("aitax: error: report folder")
     assert "--force" in result.stderr
-    assert (tmp_path / "rep" / "keep.txt").exists()
+    assert (tmp_path / "rep" / "report.html").read_text() == "old"
 
-    forced = run_aitax("run", "--force", "-o", "rep", "ok.py", cwd=tmp_path)
+    forced = run_aitax("run", "--passes", "clean", "--force", "-o", "rep", "ok.py", cwd=tmp_path)
     assert forced.returncode == 0
-    assert not (tmp_path / "rep" / "keep.txt").exists()
+    assert (tmp_path / "rep" / "report.html").read_text() != "old"
+
+
+def test_force_never_deletes_other_folders(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("ok.py", "x = 1\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "keep.csv").write_text("precious")
+
+    for folder in ("data", ".", str(tmp_path), ""):
+        result = run_aitax("run", "--force", "-o", folder, "ok.py", cwd=tmp_path)
+        assert result.returncode == 5, (folder, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert (tmp_path / "data" / "keep.csv").read_text() == "precious"
+    assert (tmp_path / "ok.py").exists()
 
 
 def test_missing_script_is_one_line_error(tmp_path: Path) -> None:
@@ -227,3 +243,71 @@ def test_report_rerenders_from_run_json(write_script, tmp_path: Path) -> None:  
     elsewhere = run_aitax("report", "-o", "copy.html", "rep", cwd=tmp_path)
     assert elsewhere.returncode == 0
     assert "ok.py" in (tmp_path / "copy.html").read_text()
+
+
+def test_secrets_are_redacted_everywhere(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("args.py", "import sys\nprint(len(sys.argv))\n")
+    secrets = ["--password=hunter2", "API_KEY=sk-abc123", "--token", "tok-999",
+               "postgres://user:pgpass@db/x"]  # fmt: skip
+    result = run_aitax("run", "-o", "rep", "args.py", *secrets, "--passes-ok", "BATCH=32",
+                       cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for path in (tmp_path / "rep").rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            for secret in (b"hunter2", b"sk-abc123", b"tok-999", b"pgpass"):
+                assert secret not in content, (path.name, secret)
+    argv = json.loads((tmp_path / "rep" / "run.json").read_text())["environment"]["command"]
+    assert "--passes-ok" in argv
+    assert "BATCH=32" in argv
+    assert "API_KEY=<redacted>" in argv
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--interval", "nan"], "--interval nan is invalid"),
+        (["--timeout", "inf"], "--timeout inf is invalid"),
+        (["--instance-cost-per-hour", "nan"], "--instance-cost-per-hour nan is invalid"),
+        (["--passes", "clean,line"], "leaves the line pass nothing to profile"),
+    ],
+)
+def test_bad_numbers_are_usage_errors(
+    write_script, tmp_path: Path, options: list[str], message: str
+) -> None:  # type: ignore[no-untyped-def]
+    write_script("ok.py", "x = 1\n")
+    result = run_aitax("run", *options, "ok.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_package_without_main_is_invalid_target(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("pkg/__init__.py", "")
+    result = run_aitax("run", "-m", "pkg", cwd=tmp_path)
+    assert result.returncode == 3
+    assert "has no __main__ module" in result.stderr
+
+
+def test_json_output_stays_parseable(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("chatty.py", "print('hello from the target')\n")
+    result = run_aitax("run", "--json", "-q", "--passes", "clean", "-o", "rep", "chatty.py",
+                       cwd=tmp_path)  # fmt: skip
+    assert json.loads(result.stdout)["exit_code"] == 0
+    assert "hello from the target" in result.stderr
+
+
+def test_local_module_shadows_stdlib(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("tokenize.py", "def tokenize():\n    return 'local'\n")
+    write_script("main.py", "from tokenize import tokenize\nprint(tokenize())\n")
+    result = run_aitax("run", "--passes", "clean,cpu", "-o", "rep", "main.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "local"
+
+
+def test_invalid_config_key_is_one_line_error(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_script("ok.py", "x = 1\n")
+    (tmp_path / "pyproject.toml").write_text("[tool.aitax]\ninstance_cost_per_hur = 1\n")
+    result = run_aitax("run", "ok.py", cwd=tmp_path)
+    assert result.returncode == 7
+    assert "unknown key 'instance_cost_per_hur'" in result.stderr

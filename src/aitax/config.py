@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,7 @@ def load_config(start: Path) -> Config:
     try:
         with path.open("rb") as handle:
             document = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as error:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(
             f"cannot read {path}: {error}; fix the file or remove [tool.aitax]"
         ) from None
@@ -69,10 +70,22 @@ def load_config(start: Path) -> Config:
     return _parse_table(table, path)
 
 
+KNOWN_KEYS = frozenset({"rules", "replace_default_rules", "instance_cost_per_hour"})
+
+
 def _parse_table(table: dict[str, Any], path: Path) -> Config:
-    rules = tuple(
-        _parse_rule(entry, index, path) for index, entry in enumerate(table.get("rules", []))
-    )
+    unknown = sorted(set(table) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"[tool.aitax] in {path} has unknown key {unknown[0]!r}; the keys are "
+            f"{', '.join(sorted(KNOWN_KEYS))}"
+        )
+    entries = table.get("rules", [])
+    if not isinstance(entries, list):
+        raise ConfigError(
+            f"rules = {entries!r} in {path} is invalid; write [[tool.aitax.rules]] tables"
+        )
+    rules = tuple(_parse_rule(entry, index, path) for index, entry in enumerate(entries))
     replace = table.get("replace_default_rules", False)
     if not isinstance(replace, bool):
         raise ConfigError(
@@ -81,7 +94,10 @@ def _parse_table(table: dict[str, Any], path: Path) -> Config:
 
     cost = table.get("instance_cost_per_hour")
     if cost is not None and (
-        not isinstance(cost, int | float) or isinstance(cost, bool) or cost < 0
+        not isinstance(cost, int | float)
+        or isinstance(cost, bool)
+        or not math.isfinite(cost)
+        or cost < 0
     ):
         raise ConfigError(
             f"instance_cost_per_hour = {cost!r} in {path} is invalid; write a price in dollars"

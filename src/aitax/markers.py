@@ -155,6 +155,10 @@ class _Marker:
         raise NotImplementedError
 
     def __call__(self, func: F) -> F:
+        if inspect.isgeneratorfunction(func):
+            return cast(F, self._wrap_generator(func))
+        if inspect.isasyncgenfunction(func):
+            return cast(F, self._wrap_async_generator(func))
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
@@ -170,6 +174,48 @@ class _Marker:
                 return func(*args, **kwargs)
 
         return cast(F, wrapper)
+
+    def _wrap_generator(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Open the marker each time the generator runs, not while its consumer does."""
+
+        @functools.wraps(func)
+        def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+            generator = func(*args, **kwargs)
+            sent: Any = None
+            thrown: BaseException | None = None
+            while True:
+                with self:
+                    try:
+                        item = generator.throw(thrown) if thrown else generator.send(sent)
+                    except StopIteration as stop:
+                        return stop.value
+                sent, thrown = None, None
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    generator.close()
+                    raise
+                except BaseException as error:
+                    thrown = error
+
+        return generator_wrapper
+
+    def _wrap_async_generator(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Open the marker each time the async generator runs, not while its consumer does."""
+
+        @functools.wraps(func)
+        async def async_generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+            generator = func(*args, **kwargs)
+            sent: Any = None
+            while True:
+                with self:
+                    try:
+                        item = await generator.asend(sent)
+                    except StopAsyncIteration:
+                        return
+                sent = yield item
+
+        return async_generator_wrapper
 
 
 class Stage(_Marker):
@@ -278,12 +324,14 @@ def stage(name: str, key: Hashable | None = None) -> Stage:
     `logging`; other names are allowed. `key` names what a fetch reads (a user
     id, say), so that repeated reads of one key can be detected.
     """
+    shared = _shared_stages.get(name) if key is None else None
+    if shared is not None:
+        return shared
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"stage name {name!r} is invalid; pass a non-empty string")
     if key is not None:
         return Stage(name, key)
-    shared = _shared_stages.get(name)
-    if shared is None:
-        shared = _shared_stages.setdefault(name, Stage(name))
-    return shared
+    return _shared_stages.setdefault(name, Stage(name))
 
 
 def request(size: int = 1) -> Request:

@@ -25,7 +25,13 @@ from aitax.capture.capture_file import Capture
 from aitax.capture.cpu import LABELS_FILE, SESSION_FILE
 from aitax.capture.memory import BOUNDARIES_FILE
 from aitax.capture.memory import CAPTURE_FILE as MEMORY_CAPTURE_FILE
-from aitax.capture.runner import PassOutcome, PassSettings, ProgressCallback, run_passes
+from aitax.capture.runner import (
+    PassOutcome,
+    PassSettings,
+    ProgressCallback,
+    remove_spec_files,
+    run_passes,
+)
 from aitax.capture.target import Target
 from aitax.config import Config, load_config
 from aitax.environment import collect_environment
@@ -54,6 +60,7 @@ class ProfileOptions:
     line_profile: Sequence[str] = ()
     native_memory: bool = False
     timeout_s: float | None = None
+    stdout_to_stderr: bool = False
 
 
 @dataclass
@@ -68,8 +75,38 @@ def default_report_dir(target: Target, now: datetime) -> Path:
     return Path(target.cwd, "reports", f"{target.label}-{stamp}")
 
 
-def prepare_report_dir(path: Path, force: bool) -> Path:
-    """Create the report folder; refuse to reuse an existing one without `force`."""
+# What a folder that `aitax run` wrote may contain. --force replaces only such folders.
+REPORT_DIR_ENTRIES = frozenset({
+    RUN_FILE, REPORT_FILE, CAPTURES_DIR, "cpu.prof", "cpu-pyinstrument.html",
+    "cpu.speedscope.json", "cpu.trace.json", "memory-flamegraph.html",
+})  # fmt: skip
+
+
+def _check_replaceable(path: Path, target: Target) -> None:
+    """Raise unless `path` is a report folder that --force may delete."""
+    resolved = path.resolve()
+    protected = [Path(target.cwd).resolve()]
+    if target.kind == "script":
+        protected.append(Path(target.cwd, target.name).resolve())
+    if any(resolved == p or resolved in p.parents for p in protected):
+        raise OutputError(
+            f"-o {path} holds the working folder or the target; --force replaces only report "
+            "folders, so choose another -o DIR"
+        )
+    entries = {entry.name for entry in path.iterdir()}
+    unexpected = sorted(entries - REPORT_DIR_ENTRIES)
+    if (RUN_FILE not in entries and entries) or unexpected:
+        shown = ", ".join(unexpected[:3]) or "no run.json"
+        raise OutputError(
+            f"{path} is not an aitax report folder ({shown}); --force replaces only report "
+            "folders, so choose another -o DIR"
+        )
+
+
+def prepare_report_dir(path: Path, force: bool, target: Target) -> Path:
+    """Create the report folder; replace an existing report folder only with `force`."""
+    if str(path) in ("", "."):
+        raise OutputError(f"-o {str(path)!r} is invalid; name a new folder for the report")
     if path.exists():
         if not force:
             raise OutputExistsError(
@@ -77,6 +114,7 @@ def prepare_report_dir(path: Path, force: bool) -> Path:
             )
         if not path.is_dir():
             raise OutputError(f"{path} exists and is not a folder; choose another -o DIR")
+        _check_replaceable(path, target)
         logger.info("replacing the report folder %s (--force)", path)
         shutil.rmtree(path)
     try:
@@ -94,7 +132,9 @@ def profile_target(
     """Run every pass of `options.target` and write run.json, report.html and the profile files."""
     started_at = datetime.now(UTC)
     report_dir = prepare_report_dir(
-        options.out_dir or default_report_dir(options.target, started_at), options.force
+        options.out_dir or default_report_dir(options.target, started_at),
+        options.force,
+        options.target,
     )
     captures_dir = report_dir / CAPTURES_DIR
     config = load_config(
@@ -103,7 +143,9 @@ def profile_target(
         else Path(options.target.cwd)
     )
 
-    settings = PassSettings(options.interval_s, options.native_memory, options.timeout_s)
+    settings = PassSettings(
+        options.interval_s, options.native_memory, options.timeout_s, options.stdout_to_stderr
+    )
     cpu = _CpuData(captures_dir, config)
 
     def spec_extras(name: str, earlier: list[PassOutcome]) -> dict[str, Any] | str:
@@ -115,6 +157,8 @@ def profile_target(
         options.target, options.passes, captures_dir, settings, on_progress, spec_extras
     )
     outcomes = result.outcomes
+    # Specs hold the target's arguments as given, secrets included.
+    remove_spec_files(captures_dir)
 
     # The CPU views take as long to render as the rest of the analysis, so they
     # render in another process meanwhile.

@@ -152,6 +152,11 @@ def _is_model_call(frame: FrameInfo, functions: frozenset[str]) -> bool:
     )
 
 
+def is_model_inference_call(frame: FrameInfo) -> bool:
+    """Return True for a model library's predict or forward call."""
+    return _is_model_call(frame, _INFERENCE_FUNCTIONS)
+
+
 def _first_match(frames: Iterable[FrameInfo], rules: Sequence[ModuleRule]) -> str | None:
     for frame in frames:
         for rule in rules:

@@ -98,8 +98,34 @@ class TerminatedError(BaseException):
     """Raised in the target when the pass receives SIGTERM, so that it unwinds like on Ctrl-C."""
 
 
+_PASS_PID = os.getpid()
+
+
 def _raise_terminated(signum: int, frame: types.FrameType | None) -> None:
+    if os.getpid() != _PASS_PID:
+        # A process that the target forked inherited this handler: die as python would.
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     raise TerminatedError(f"terminated by signal {signal.Signals(signum).name}")
+
+
+def _forget_shadowed_modules(folder: str, startup_modules: set[str]) -> None:
+    """Unload modules that aitax imported but that a file in `folder` would shadow under python.
+
+    A project's own json.py or random.py wins over the standard library under
+    `python script.py`, because its folder comes first on sys.path and python
+    itself has not imported those modules yet.
+    """
+    for name in list(sys.modules):
+        top = name.partition(".")[0]
+        if top in startup_modules or top == "__main__":
+            continue
+        if os.path.isfile(os.path.join(folder, top + ".py")) or os.path.isfile(
+            os.path.join(folder, top, "__init__.py")
+        ):
+            logger.debug("unloading %s, which %s shadows", name, folder)
+            del sys.modules[name]
 
 
 def _prepare_sys(spec: dict[str, Any]) -> None:
@@ -108,11 +134,14 @@ def _prepare_sys(spec: dict[str, Any]) -> None:
     if target["kind"] == "script":
         script = target["name"]
         sys.argv = [script, *target["args"]]
-        sys.path[0] = os.path.dirname(os.path.abspath(script))
+        folder = os.path.dirname(os.path.abspath(script))
     else:
         # runpy.run_module(alter_sys=True) replaces argv[0] with the module's path.
         sys.argv = ["-m", *target["args"]]
-        sys.path[0] = os.getcwd()
+        folder = os.getcwd()
+    # The pass runs with python -P, which leaves sys.path[0] out, so it is added here.
+    sys.path.insert(0, folder)
+    _forget_shadowed_modules(sys.path[0], set(spec.get("startup_modules", [])))
 
 
 def _run_target(spec: dict[str, Any], hooks: PassHooks) -> tuple[int, str | None]:

@@ -9,6 +9,7 @@ here, so every allocation between two boundaries belongs to the stage then open.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import memray
 from aitax.capture.capture_file import write_json_atomic
 from aitax.capture.passes import BasePass
 from aitax.markers import Recorder
+from aitax.redact import redact_argv
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +50,15 @@ class MemoryPass(BasePass):
     def start(self, recorder: Recorder) -> None:
         path = self.out_dir / CAPTURE_FILE
         path.unlink(missing_ok=True)
-        self.tracker = memray.Tracker(str(path), native_traces=self.native)
-        self.tracker.__enter__()
+        # memray stores the command line in the capture and shows it in its flame
+        # graph, so it sees the arguments with secret-looking values redacted.
+        argv = sys.argv
+        sys.argv = redact_argv(argv)
+        try:
+            self.tracker = memray.Tracker(str(path), native_traces=self.native)
+            self.tracker.__enter__()
+        finally:
+            sys.argv = argv
         recorder.listener = self._on_boundary
 
     def stop(self, out_dir: Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
@@ -46,6 +47,8 @@ class PassSettings:
     interval_s: float = 0.001
     native_memory: bool = False
     timeout_s: float | None = None
+    # Send the target's standard output to standard error, for `aitax run --json`.
+    stdout_to_stderr: bool = False
 
 
 class _Stop:
@@ -132,6 +135,7 @@ def _run_all(
         if on_progress:
             on_progress(name, "start")
         outcome = _run_one(
+            settings,
             target,
             name,
             captures_dir,
@@ -164,6 +168,7 @@ def _read_stdin_once() -> bytes | None:
 
 
 def _run_one(
+    settings: PassSettings,
     target: Target,
     name: str,
     captures_dir: Path,
@@ -186,7 +191,9 @@ def _run_one(
             stdin=subprocess.PIPE
             if stdin_bytes is not None
             else (None if owns_terminal else subprocess.DEVNULL),
-            stdout=output,
+            stdout=output
+            if output is not None
+            else (sys.stderr if settings.stdout_to_stderr else None),
             stderr=subprocess.STDOUT if output is not None else None,
         )
         stop.process = process
@@ -212,10 +219,25 @@ def _wait(process: subprocess.Popen[bytes], stop: _Stop, deadline: float | None)
     return _stop_process(process)
 
 
+@functools.cache
+def startup_modules() -> tuple[str, ...]:
+    """Return the top-level modules that a bare interpreter has imported before a script runs."""
+    code = "import sys; print(' '.join(sorted({m.partition('.')[0] for m in sys.modules})))"
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        logger.warning("cannot list the interpreter's start-up modules: %s", error)
+        return tuple(sys.builtin_module_names)
+    return tuple(completed.stdout.split())
+
+
 def _spec(target: Target, name: str, captures_dir: Path) -> dict[str, Any]:
     return {
         "pass": name,
         "out_dir": str(captures_dir.resolve()),
+        "startup_modules": list(startup_modules()),
         "target": {"kind": target.kind, "name": target.name, "args": list(target.args)},
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import os
 import tokenize
@@ -61,14 +62,22 @@ def module_target(module: str, args: list[str], cwd: str | None = None) -> Targe
     workdir = cwd or os.getcwd()
     if not module or module.startswith(".") or not all(p.isidentifier() for p in module.split(".")):
         raise TargetError(f"module name {module!r} is invalid; pass a dotted name such as pkg.mod")
-    if _find_module(module, workdir) is None:
+    spec = _find_module(module, workdir)
+    if spec is None:
         raise TargetError(
             f"module {module!r} not found from {workdir}; run from the folder that contains it"
+        )
+    if (
+        spec.submodule_search_locations is not None
+        and _find_module(module + ".__main__", workdir) is None
+    ):
+        raise TargetError(
+            f"package {module!r} has no __main__ module; pass a module, or add {module}/__main__.py"
         )
     return Target("module", module, tuple(args), workdir)
 
 
-def _find_module(module: str, workdir: str) -> object | None:
+def _find_module(module: str, workdir: str) -> importlib.machinery.ModuleSpec | None:
     import sys
 
     sys.path.insert(0, workdir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -108,20 +109,17 @@ def parse_passes(text: str) -> list[str]:
     return [name for name in PASS_NAMES if name in names]
 
 
-def build_options(args: argparse.Namespace) -> ProfileOptions:
-    if args.interval <= 0:
-        raise AitaxError(
-            f"--interval {args.interval!r} is invalid; pass a positive number of seconds"
-        )
-    if args.instance_cost_per_hour is not None and args.instance_cost_per_hour < 0:
-        raise AitaxError(
-            f"--instance-cost-per-hour {args.instance_cost_per_hour!r} is invalid; pass a price in dollars"
-        )
+def _positive_seconds(option: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise AitaxError(f"{option} {value!r} is invalid; pass a positive number of seconds")
 
-    if args.timeout is not None and args.timeout <= 0:
-        raise AitaxError(
-            f"--timeout {args.timeout!r} is invalid; pass a positive number of seconds"
-        )
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    _positive_seconds("--interval", args.interval)
+    _positive_seconds("--timeout", args.timeout)
+    cost = args.instance_cost_per_hour
+    if cost is not None and not (math.isfinite(cost) and cost >= 0):
+        raise AitaxError(f"--instance-cost-per-hour {cost!r} is invalid; pass a price in dollars")
     if args.line_functions < 0:
         raise AitaxError(f"--line-functions {args.line_functions} is invalid; pass 0 or more")
     for name in args.line_profile:
@@ -130,6 +128,20 @@ def build_options(args: argparse.Namespace) -> ProfileOptions:
             raise AitaxError(
                 f"--line-profile {name!r} is invalid; write MODULE:QUALNAME, e.g. app.features:build"
             )
+
+
+def _check_pass_combination(passes: list[str], args: argparse.Namespace) -> None:
+    if "line" in passes and "cpu" not in passes and not args.line_profile:
+        raise AitaxError(
+            "--passes without cpu leaves the line pass nothing to profile; add cpu, or name "
+            "functions with --line-profile MODULE:QUALNAME"
+        )
+
+
+def build_options(args: argparse.Namespace) -> ProfileOptions:
+    _check_numbers(args)
+    passes = parse_passes(args.passes)
+    _check_pass_combination(passes, args)
 
     if args.module:
         target = module_target(args.module, list(args.target))
@@ -140,7 +152,7 @@ def build_options(args: argparse.Namespace) -> ProfileOptions:
 
     return ProfileOptions(
         target=target,
-        passes=parse_passes(args.passes),
+        passes=passes,
         out_dir=args.output,
         force=args.force,
         interval_s=args.interval,
@@ -149,6 +161,7 @@ def build_options(args: argparse.Namespace) -> ProfileOptions:
         line_profile=tuple(args.line_profile),
         native_memory=args.native,
         timeout_s=args.timeout,
+        stdout_to_stderr=args.json,
         command=["aitax", "run", *sys.argv[2:]] if sys.argv[1:2] == ["run"] else target.argv,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aitax.analysis.classify import is_model_inference_call
 from aitax.analysis.rules.base import Estimate, RuleContext, format_ms, make_finding
 from aitax.markers import INFERENCE, StageEvent
 from aitax.model.run import Finding
@@ -21,14 +22,22 @@ class BatchRule:
         if len(calls) < MIN_CALLS:
             return []
 
+        # Calls outside a marked request have an unknown number of rows: only calls
+        # inside requests of one item count as single-row calls.
         sizes = _request_sizes(context)
-        call_sizes = [sizes.get(event.request_id, 1) for event in calls]
+        call_sizes = [sizes.get(event.request_id, 0) for event in calls]
         single = sum(1 for size in call_sizes if size == 1)
         if single / len(calls) < MIN_SINGLE_ROW_FRACTION:
             return []
 
-        fixed_s, basis = _fixed_cost(calls, call_sizes)
-        saving = single * fixed_s * (1 - 1 / ASSUMED_BATCH_SIZE)
+        if not _calls_a_model(context):
+            return []
+
+        sized = [(event, size) for event, size in zip(calls, call_sizes, strict=True) if size > 0]
+        fixed_s, basis = _fixed_cost([event for event, _ in sized], [size for _, size in sized])
+        # Overlapping calls (asyncio, threads) can add up to more than the stage took.
+        stage_s = context.stage_total_s(INFERENCE)
+        saving = min(single * fixed_s * (1 - 1 / ASSUMED_BATCH_SIZE), stage_s)
         return [
             make_finding(
                 self,
@@ -57,6 +66,14 @@ class BatchRule:
                 ),
             )
         ]
+
+
+def _calls_a_model(context: RuleContext) -> bool:
+    """Return True when CPU samples of the inference stage show a model library's predict call."""
+    return any(
+        sample.stage == INFERENCE and any(is_model_inference_call(frame) for frame in sample.frames)
+        for sample in context.samples
+    )
 
 
 def _request_sizes(context: RuleContext) -> dict[int | None, int]:
