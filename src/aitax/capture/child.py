@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
         exit_code=exit_code,
         wall_s=wall_s,
         cpu_s=cpu_s,
-        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        peak_rss_bytes=peak_rss_bytes(),
         traceback=tb_text,
         stages=recorder.stages,
         requests=recorder.requests,
@@ -108,6 +108,23 @@ def _raise_terminated(signum: int, frame: types.FrameType | None) -> None:
         os.kill(os.getpid(), signum)
         return
     raise TerminatedError(f"terminated by signal {signal.Signals(signum).name}")
+
+
+def peak_rss_bytes() -> int:
+    """Return this process's peak resident set size.
+
+    Linux carries ru_maxrss across exec, so right after aitax starts a pass it
+    would report the parent's peak. VmHWM in /proc/self/status belongs to this
+    program alone, so it is preferred where it exists.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        logger.debug("no VmHWM in /proc/self/status; using ru_maxrss")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _forget_shadowed_modules(folder: str, startup_modules: set[str]) -> None:
