@@ -17,11 +17,10 @@ _UNPROFILABLE = ("<module>", "<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>
 
 
 def _profilable(frame: FrameInfo) -> bool:
-    return (
-        frame.user_code
-        and not frame.builtin
-        and frame.function.rsplit(".", 1)[-1] not in _UNPROFILABLE
-    )
+    """Return True for a user function whose source file the line pass can decorate."""
+    if not frame.user_code or frame.builtin or frame.file.startswith("<"):
+        return False
+    return frame.function.rsplit(".", 1)[-1] not in _UNPROFILABLE
 
 
 def choose_line_functions(
