@@ -50,7 +50,10 @@ class RunInputs:
     environment: Environment
     artifacts: dict[str, str]
     line_results: list[dict[str, Any]] | None = None
+    # CPU samples already built from `cpu`, when the caller has them.
+    samples: list[Sample] | None = None
     line_capture: Capture | None = None
+    memory_capture: Capture | None = None
     memory: MemoryProfile | None = None
 
 
@@ -65,7 +68,9 @@ def load_samples(cpu: CpuProfile | None, config: Config) -> list[Sample]:
 
 def build_run(inputs: RunInputs) -> Run:
     """Combine the clean pass's timings with the CPU pass's samples into one Run."""
-    samples = load_samples(inputs.cpu, inputs.config)
+    samples = (
+        inputs.samples if inputs.samples is not None else load_samples(inputs.cpu, inputs.config)
+    )
     notes: list[str] = []
 
     clean = inputs.clean
@@ -86,6 +91,7 @@ def build_run(inputs: RunInputs) -> Run:
     sample_s = sum(sample.seconds for sample in samples)
     notes.extend(_sampling_notes(samples, inputs.cpu_capture))
     notes.extend(_process_notes(timing, inputs.line_capture))
+    notes.extend(_exit_status_notes(inputs.passes, timing.exit_code))
     lines = line_profiles(inputs.line_results or [], stage_by_function(samples))
     context = RuleContext(
         wall_s=timing.wall_s,
@@ -167,14 +173,28 @@ def _process_notes(timing: Capture, line_capture: Capture | None) -> list[str]:
     return notes
 
 
+def _exit_status_notes(passes: Sequence[PassResult], exit_code: int) -> list[str]:
+    """Warn when the target ended differently in some pass than in the one the times come from."""
+    notes = []
+    for result in passes:
+        if result.status == "ok" and result.exit_code is not None and result.exit_code != exit_code:
+            notes.append(
+                f"The target exited with status {result.exit_code} in the {result.name} pass but "
+                f"{exit_code} in the timing pass, so that pass may have measured a different run."
+            )
+            result.error = result.error or f"the target exited with status {result.exit_code}"
+    return notes
+
+
 def _fallback_timing(inputs: RunInputs, notes: list[str]) -> Capture:
-    """Use the CPU pass's markers when the clean pass produced nothing."""
-    if inputs.cpu_capture is not None:
-        notes.append(
-            "The clean timing pass produced no capture; times come from the CPU pass and "
-            "include the profiler's overhead."
-        )
-        return inputs.cpu_capture
+    """Use another pass's markers when the clean pass produced nothing."""
+    for capture in (inputs.cpu_capture, inputs.line_capture, inputs.memory_capture):
+        if capture is not None:
+            notes.append(
+                f"The clean timing pass did not run or produced no capture; times come from "
+                f"the {capture.pass_name} pass and include its profiler's overhead."
+            )
+            return capture
     notes.append("No pass produced a capture; the report has no measurements.")
     exit_code = next((p.exit_code for p in inputs.passes if p.exit_code is not None), 1)
     return Capture(

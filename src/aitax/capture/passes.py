@@ -10,6 +10,7 @@ run Python code on every SQLite statement or log call, and the thread-pool scan.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import os
 import sys
@@ -27,7 +28,7 @@ from aitax.capture.sql import SqlWatch
 logger = logging.getLogger(__name__)
 
 WATCHERS_KEY = "watchers"
-# Modules that load BLAS or OpenMP thread pools; the pools are scanned only when one is loaded.
+# Modules that load BLAS or OpenMP thread pools. The pools are scanned only when one is loaded.
 _THREAD_POOL_MODULES = ("numpy", "scipy", "sklearn", "torch", "lightgbm", "xgboost")
 # Serializers whose C-level `dumps` and `loads` show in CPU samples as bare builtins.
 _C_SERIALIZERS = ("orjson", "ujson", "msgspec", "msgpack", "cloudpickle", "dill", "simdjson")
@@ -91,9 +92,9 @@ class BasePass:
         super().__init_subclass__(**kwargs)
         cls.profiling = True
         if "start" in cls.__dict__:
-            cls.start = _with_watchers_started(cls.__dict__["start"])  # type: ignore[method-assign]
+            cls.start = _with_watchers_started(cls.__dict__["start"])  # type: ignore[method-assign, assignment]
         if "stop" in cls.__dict__:
-            cls.stop = _with_watchers_stopped(cls.__dict__["stop"])  # type: ignore[method-assign]
+            cls.stop = _with_watchers_stopped(cls.__dict__["stop"])  # type: ignore[method-assign, assignment]
 
     def start(self, recorder: markers.Recorder) -> None:
         self._start_watchers()
@@ -158,7 +159,7 @@ def _thread_pools() -> list[dict[str, Any]]:
     if not any(name in sys.modules for name in _THREAD_POOL_MODULES):
         return []
     try:
-        from threadpoolctl import threadpool_info
+        threadpoolctl = importlib.import_module("threadpoolctl")
     except ImportError:
         logger.debug("threadpoolctl is not installed; thread pool sizes are not recorded")
         return []
@@ -169,5 +170,5 @@ def _thread_pools() -> list[dict[str, Any]]:
             "num_threads": int(pool.get("num_threads") or 0),
             "prefix": str(pool.get("prefix")),
         }
-        for pool in threadpool_info()
+        for pool in threadpoolctl.threadpool_info()
     ]

@@ -8,8 +8,17 @@ from collections.abc import Sequence
 from aitax.analysis.rules.base import Rule, RuleContext
 from aitax.analysis.rules.batching import BatchRule
 from aitax.analysis.rules.caching import CacheRule
+from aitax.analysis.rules.eager_log_format import EagerLogFormatRule
+from aitax.analysis.rules.full_scan import FullScanRule
+from aitax.analysis.rules.gc_pauses import GcPauseRule
+from aitax.analysis.rules.io_wait import IoWaitRule
 from aitax.analysis.rules.logging_cost import LoggingRule
 from aitax.analysis.rules.memory_copy import MemoryCopyRule
+from aitax.analysis.rules.model_runtime import ModelRuntimeRule
+from aitax.analysis.rules.n_plus_one import QueryPerItemRule
+from aitax.analysis.rules.serialization import SerializationRule
+from aitax.analysis.rules.startup import StartupRule
+from aitax.analysis.rules.thread_oversubscription import ThreadOversubscriptionRule
 from aitax.analysis.rules.vectorize import VectorizeRule
 from aitax.model.run import Finding
 
@@ -21,6 +30,15 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     CacheRule(),
     LoggingRule(),
     MemoryCopyRule(),
+    IoWaitRule(),
+    QueryPerItemRule(),
+    FullScanRule(),
+    SerializationRule(),
+    ModelRuntimeRule(),
+    ThreadOversubscriptionRule(),
+    StartupRule(),
+    GcPauseRule(),
+    EagerLogFormatRule(),
 )
 
 

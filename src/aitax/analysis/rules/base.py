@@ -41,6 +41,13 @@ class RuleContext:
     def stage_total_s(self, name: str) -> float:
         return sum(stage.total_s for stage in self.stages if stage.name == name)
 
+    @property
+    def serving_s(self) -> float:
+        """Return the summed latency of the marked requests, or the wall time if none are marked."""
+        if not self.request_events:
+            return self.wall_s
+        return sum(event.end_ns - event.start_ns for event in self.request_events) / 1e9
+
     def scaled(self, cpu_pass_seconds: float) -> float:
         """Convert CPU-pass seconds, inflated by the profiler, to clean-pass seconds."""
         return cpu_pass_seconds * self.sample_scale
