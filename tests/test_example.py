@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from browser_helpers import screenshot
 from conftest import run_aitax
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +45,15 @@ def profile(script: str, build_dir: Path, out: Path) -> dict:  # type: ignore[ty
 
 
 @pytest.fixture(scope="module")
-def naive(build_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: ignore[type-arg]
-    return profile("service.py", build_dir, tmp_path_factory.mktemp("naive") / "rep")
+def naive_dir(build_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("naive") / "rep"
+    profile("service.py", build_dir, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def naive(naive_dir: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads((naive_dir / "run.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +94,14 @@ def test_row_loop_finding_names_the_function(naive: dict) -> None:  # type: igno
     vectorize = next(f for f in naive["findings"] if f["category"] == "vectorize")
     assert "compute_features_rowwise" in vectorize["title"]
     assert any("feature_engineering.py" in location for location in vectorize["locations"])
+
+
+def test_example_report_loads_cleanly_in_chromium(naive_dir: Path, tmp_path: Path) -> None:
+    page = naive_dir / "report.html"
+    assert page.stat().st_size < 2_000_000
+
+    events = screenshot(page, tmp_path / "report.png", width=1280, height=1000)
+    assert events.console_errors == []
+    assert events.page_errors == []
+    assert events.external_requests == []
+    assert (tmp_path / "report.png").stat().st_size > 10_000

@@ -94,6 +94,13 @@ def test_kept_buffers_are_a_leak_suspect(memory_report: dict) -> None:  # type: 
     assert suspect["growth_per_request_bytes"] == pytest.approx(200_000, rel=0.05)
 
 
+def test_leak_is_a_finding(memory_report: dict) -> None:  # type: ignore[type-arg]
+    [leak] = [f for f in memory_report["findings"] if f["rule"] == "memory-growth"]
+    assert leak["category"] == "memory"
+    assert leak["locations"][0].endswith(":11")
+    assert "195.3 KiB more per request" in leak["evidence"]
+
+
 def test_top_allocation_names_the_line(memory_report: dict) -> None:  # type: ignore[type-arg]
     top = memory_report["memory"]["top_allocations"][0]
     assert top["line"] == 9

@@ -14,6 +14,7 @@ from aitax.analysis.rules.gc_pauses import GcPauseRule
 from aitax.analysis.rules.io_wait import IoWaitRule
 from aitax.analysis.rules.logging_cost import LoggingRule
 from aitax.analysis.rules.memory_copy import MemoryCopyRule
+from aitax.analysis.rules.memory_leak import MemoryLeakRule
 from aitax.analysis.rules.model_runtime import ModelRuntimeRule
 from aitax.analysis.rules.n_plus_one import QueryPerItemRule
 from aitax.analysis.rules.serialization import SerializationRule
@@ -30,6 +31,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     CacheRule(),
     LoggingRule(),
     MemoryCopyRule(),
+    MemoryLeakRule(),
     IoWaitRule(),
     QueryPerItemRule(),
     FullScanRule(),
