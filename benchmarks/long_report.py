@@ -23,14 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser_helpers import open_page  # noqa: E402
-
 from aitax.analysis.build import CpuProfile, RunInputs, build_run  # noqa: E402
 from aitax.capture.capture_file import Capture  # noqa: E402
 from aitax.config import Config  # noqa: E402
 from aitax.environment import collect_environment  # noqa: E402
 from aitax.markers import STANDARD_STAGES, RequestEvent, StageEvent  # noqa: E402
 from aitax.report.html import write_html  # noqa: E402
+from browser_helpers import open_page  # noqa: E402
 
 # Seeded so that two runs of the benchmark render the same page.
 SEED = 20261204
