@@ -4,7 +4,7 @@ Usage: .venv/bin/python benchmarks/long_report.py [--samples N] [--functions N] 
 
 The run is built from a synthetic CPU session (N samples over N functions, 30
 frames deep) through the same analysis as `aitax run`, so the page has full
-hotspot, stage and finding tables. Chromium loads the page `--loads` times; the
+hotspot, stage and finding tables. Chromium loads the page `--loads` times. The
 script prints the page size and the median time from navigation start to the
 load event, as the browser's Navigation Timing reports it.
 """

@@ -75,7 +75,7 @@ def default_report_dir(target: Target, now: datetime) -> Path:
     return Path(target.cwd, "reports", f"{target.label}-{stamp}")
 
 
-# What a folder that `aitax run` wrote may contain. --force replaces only such folders.
+# Entries of a folder that `aitax run` wrote. --force replaces only such folders.
 REPORT_DIR_ENTRIES = frozenset({
     RUN_FILE, REPORT_FILE, CAPTURES_DIR, "cpu.prof", "cpu-pyinstrument.html",
     "cpu.speedscope.json", "cpu.trace.json", "memory-flamegraph.html",
@@ -90,7 +90,7 @@ def _check_replaceable(path: Path, target: Target) -> None:
         protected.append(Path(target.cwd, target.name).resolve())
     if any(resolved == p or resolved in p.parents for p in protected):
         raise OutputError(
-            f"-o {path} holds the working folder or the target; --force replaces only report "
+            f"-o {path} contains the working folder or the target; --force replaces only report "
             "folders, so choose another -o DIR"
         )
     entries = {entry.name for entry in path.iterdir()}

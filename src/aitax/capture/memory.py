@@ -1,9 +1,9 @@
 """The memory pass: memray records every allocation, with stage boundaries marked in the stream.
 
 memray's records carry stacks but no stage. At each stage or request boundary
-this pass makes one small allocation from `_memray_boundary`; the analysis
+this pass makes one small allocation from `_memray_boundary`. The analysis
 finds those records in order and pairs them with the boundary log written
-here, so every allocation between two boundaries belongs to the stage then open.
+here. Every allocation between two boundaries then belongs to the stage open there.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 CAPTURE_FILE = "memory.bin"
 BOUNDARIES_FILE = "memory-boundaries.json"
 BOUNDARY_FUNCTION = "_memray_boundary"
-# Large enough that Python's small-object allocator passes it to malloc, where memray sees it.
+# Large enough that Python's small-object allocator passes it to malloc, which memray records.
 BOUNDARY_BYTES = 4096
 
 
@@ -51,7 +51,7 @@ class MemoryPass(BasePass):
         path = self.out_dir / CAPTURE_FILE
         path.unlink(missing_ok=True)
         # memray stores the command line in the capture and shows it in its flame
-        # graph, so it sees the arguments with secret-looking values redacted.
+        # graph, so it gets the arguments with secret-looking values redacted.
         argv = sys.argv
         sys.argv = redact_argv(argv)
         try:
