@@ -111,24 +111,30 @@ def _kpi_table(run: Run) -> Table:
     return table
 
 
+def _number(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
 def _stage_table(run: Run) -> Table:
-    table = Table(title="Stages", title_justify="left")
-    table.add_column("stage")
-    table.add_column("source")
-    for header in ("wall", "cpu", "share", "p50", "p95", "p99"):
-        table.add_column(header, justify="right")
+    # Units sit in the headers so that the table fits 80 columns with whole stage
+    # names: feature_fetch and feature_compute share a prefix, so a cut name is ambiguous.
+    table = Table(title="Stages", title_justify="left", pad_edge=False)
+    table.add_column("stage", no_wrap=True, min_width=15, overflow="fold")
+    table.add_column("source", no_wrap=True)
+    for header in ("wall s", "cpu s", "share", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(header, justify="right", no_wrap=True)
 
     for stage in run.stages:
         source = Text(stage.source, style="yellow" if stage.source == "auto" else "")
         table.add_row(
             _plain(stage.name),
             source,
-            _format.format_seconds(stage.total_s),
-            _format.format_seconds(stage.cpu_s),
+            _number(stage.total_s, 3),
+            _number(stage.cpu_s, 3),
             _format.format_share(stage.share),
-            _format.format_ms(stage.p50_ms),
-            _format.format_ms(stage.p95_ms),
-            _format.format_ms(stage.p99_ms),
+            _number(stage.p50_ms, 2),
+            _number(stage.p95_ms, 2),
+            _number(stage.p99_ms, 2),
         )
     return table
 
