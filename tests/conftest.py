@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +63,13 @@ def run_aitax(
         env=env,
     )
     return CommandResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+def profile_source(directory: Path, source: str, passes: str = "clean,cpu") -> dict[str, Any]:
+    """Write `source` as pipeline.py in `directory`, run `aitax run` on it, and return run.json."""
+    (directory / "pipeline.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    result = run_aitax(
+        "run", "-q", "--force", "--passes", passes, "-o", "rep", "pipeline.py", cwd=directory
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads((directory / "rep" / "run.json").read_text())  # type: ignore[no-any-return]

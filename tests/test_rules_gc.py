@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aitax import markers
 from aitax.capture.gc_watch import GcWatch, read_gc_record
-from conftest import run_aitax
+from conftest import profile_source
 
 LARGE_HEAP = """
 import aitax
@@ -33,20 +30,11 @@ FROZEN_HEAP = LARGE_HEAP.replace(
 )
 
 
-def run_pipeline(directory: Path, source: str) -> dict[str, Any]:
-    (directory / "pipeline.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    result = run_aitax(
-        "run", "-q", "--force", "--passes", "clean", "-o", "rep", "pipeline.py", cwd=directory
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads((directory / "rep" / "run.json").read_text())  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return {
-        "planted": run_pipeline(tmp_path_factory.mktemp("planted"), LARGE_HEAP),
-        "fixed": run_pipeline(tmp_path_factory.mktemp("fixed"), FROZEN_HEAP),
+        "planted": profile_source(tmp_path_factory.mktemp("planted"), LARGE_HEAP, passes="clean"),
+        "fixed": profile_source(tmp_path_factory.mktemp("fixed"), FROZEN_HEAP, passes="clean"),
     }
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aitax.capture.log_watch import LogWatch, read_log_sites
-from conftest import run_aitax
+from conftest import profile_source
 
 EAGER_DEBUG = """
 import logging
@@ -41,20 +38,11 @@ RULE = "eager-log-formatting"
 ORIGINAL_IS_ENABLED_FOR = logging.Logger.isEnabledFor
 
 
-def run_pipeline(directory: Path, source: str) -> dict[str, Any]:
-    (directory / "pipeline.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    result = run_aitax(
-        "run", "-q", "--force", "--passes", "clean,cpu", "-o", "rep", "pipeline.py", cwd=directory
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads((directory / "rep" / "run.json").read_text())  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return {
-        "planted": run_pipeline(tmp_path_factory.mktemp("planted"), EAGER_DEBUG),
-        "fixed": run_pipeline(tmp_path_factory.mktemp("fixed"), LAZY_DEBUG),
+        "planted": profile_source(tmp_path_factory.mktemp("planted"), EAGER_DEBUG),
+        "fixed": profile_source(tmp_path_factory.mktemp("fixed"), LAZY_DEBUG),
     }
 
 

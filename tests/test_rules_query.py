@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +9,7 @@ import pytest
 
 from aitax.analysis.rules.full_scan import scanned_tables
 from aitax.capture.sql import StatementStats, database_path, normalize
-from conftest import run_aitax
+from conftest import profile_source
 
 QUERY_PER_ITEM = """
 import os
@@ -71,21 +69,12 @@ SOURCES = {
 }
 
 
-def run_pipeline(directory: Path, source: str) -> dict[str, Any]:
-    (directory / "pipeline.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    result = run_aitax(
-        "run", "-q", "--force", "--passes", "clean,cpu", "-o", "rep", "pipeline.py", cwd=directory
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads((directory / "rep" / "run.json").read_text())  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, Any]]:
     results = {}
     for rule, (planted, fixed) in SOURCES.items():
-        results[(rule, "planted")] = run_pipeline(tmp_path_factory.mktemp("planted"), planted)
-        results[(rule, "fixed")] = run_pipeline(tmp_path_factory.mktemp("fixed"), fixed)
+        results[(rule, "planted")] = profile_source(tmp_path_factory.mktemp("planted"), planted)
+        results[(rule, "fixed")] = profile_source(tmp_path_factory.mktemp("fixed"), fixed)
     return results
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +11,7 @@ from aitax.analysis.rules.base import RuleContext
 from aitax.analysis.rules.model_runtime import ModelRuntimeRule
 from aitax.analysis.samples import Sample
 from aitax.model.run import RequestStats, StageStats
-from conftest import run_aitax
+from conftest import profile_source
 
 SKLEARN_SERVED = """
 import numpy as np
@@ -48,20 +45,11 @@ def predict(rows):
 )
 
 
-def run_pipeline(directory: Path, source: str) -> dict[str, Any]:
-    (directory / "pipeline.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    result = run_aitax(
-        "run", "-q", "--force", "--passes", "clean,cpu", "-o", "rep", "pipeline.py", cwd=directory
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads((directory / "rep" / "run.json").read_text())  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return {
-        "planted": run_pipeline(tmp_path_factory.mktemp("planted"), SKLEARN_SERVED),
-        "fixed": run_pipeline(tmp_path_factory.mktemp("fixed"), COMPILED),
+        "planted": profile_source(tmp_path_factory.mktemp("planted"), SKLEARN_SERVED),
+        "fixed": profile_source(tmp_path_factory.mktemp("fixed"), COMPILED),
     }
 
 

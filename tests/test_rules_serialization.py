@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import run_aitax
+from conftest import profile_source
 
 JSON_ROUND_TRIP = """
 import json
@@ -50,15 +48,6 @@ for request in range(60):
 SHALLOW_COPY = PICKLE_COPY.replace("pickle.loads(pickle.dumps(template))", "dict(template)")
 
 
-def run_pipeline(directory: Path, source: str) -> dict[str, Any]:
-    (directory / "pipeline.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    result = run_aitax(
-        "run", "-q", "--force", "--passes", "clean,cpu", "-o", "rep", "pipeline.py", cwd=directory
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads((directory / "rep" / "run.json").read_text())  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     sources = {
@@ -68,7 +57,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
         "pickle-fixed": SHALLOW_COPY,
     }
     return {
-        name: run_pipeline(tmp_path_factory.mktemp(name), source)
+        name: profile_source(tmp_path_factory.mktemp(name), source)
         for name, source in sources.items()
     }
 
@@ -133,7 +122,7 @@ def test_pickle_estimate_near_measured(runs: dict[str, dict[str, Any]]) -> None:
 def test_json_estimate_against_orjson(runs: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     """orjson's published speedups are ranges and the estimate takes their low end, so the
     estimate must fall between a quarter of the measured saving and 1.25 times it."""
-    with_orjson = run_pipeline(tmp_path, JSON_WITH_ORJSON)
+    with_orjson = profile_source(tmp_path, JSON_WITH_ORJSON)
     measured_ms = 1000 * (
         stage_cpu_s(runs["json"], "feature_fetch") - stage_cpu_s(with_orjson, "feature_fetch")
     )

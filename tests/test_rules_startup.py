@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import run_aitax
+from conftest import profile_source
 
 PROCESS_PER_BATCH = """
 import pickle
@@ -31,20 +28,11 @@ for request in range(3):
 WARM_PROCESS = PROCESS_PER_BATCH.replace("range(3)", "range(300)")
 
 
-def run_pipeline(directory: Path, source: str) -> dict[str, Any]:
-    (directory / "pipeline.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    result = run_aitax(
-        "run", "-q", "--force", "--passes", "clean,cpu", "-o", "rep", "pipeline.py", cwd=directory
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads((directory / "rep" / "run.json").read_text())  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return {
-        "planted": run_pipeline(tmp_path_factory.mktemp("planted"), PROCESS_PER_BATCH),
-        "fixed": run_pipeline(tmp_path_factory.mktemp("fixed"), WARM_PROCESS),
+        "planted": profile_source(tmp_path_factory.mktemp("planted"), PROCESS_PER_BATCH),
+        "fixed": profile_source(tmp_path_factory.mktemp("fixed"), WARM_PROCESS),
     }
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import run_aitax
+from conftest import profile_source
 
 pytestmark = pytest.mark.skipif(
     len(os.sched_getaffinity(0)) < 2, reason="BLAS pools have one thread on one core"
@@ -42,20 +39,11 @@ ONE_THREAD_POOLS = (
 )
 
 
-def run_pipeline(directory: Path, source: str) -> dict[str, Any]:
-    (directory / "pipeline.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    result = run_aitax(
-        "run", "-q", "--force", "--passes", "clean,cpu", "-o", "rep", "pipeline.py", cwd=directory
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads((directory / "rep" / "run.json").read_text())  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return {
-        "planted": run_pipeline(tmp_path_factory.mktemp("planted"), WORKERS_WITH_FULL_POOLS),
-        "fixed": run_pipeline(tmp_path_factory.mktemp("fixed"), ONE_THREAD_POOLS),
+        "planted": profile_source(tmp_path_factory.mktemp("planted"), WORKERS_WITH_FULL_POOLS),
+        "fixed": profile_source(tmp_path_factory.mktemp("fixed"), ONE_THREAD_POOLS),
     }
 
 
