@@ -5,7 +5,7 @@ bodies run a fixed pure-Python loop. One sweep raises M at a fixed N, for longer
 runs with more samples. The other raises N at a fixed total number of calls, for
 more distinct functions in about the same run length. The analysis and rendering
 time of a run is the wall time of `aitax run` minus the wall times of its pass
-processes that run.json records, so it also holds aitax's own start-up.
+processes that run.json records, so it also includes aitax's own start-up.
 """
 
 from __future__ import annotations

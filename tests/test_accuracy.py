@@ -3,7 +3,7 @@
 Each request sleeps 20 ms in feature_fetch and 5 ms in logging, and busy-loops
 30 ms in feature_compute and 10 ms in inference. The script also times each
 stage by hand with time.perf_counter inside the stage, and appends those totals
-to hand.jsonl, one line per pass, so that the comparison sees the same
+to hand.jsonl, one line per pass, so that the comparison covers the same
 executions and a busy machine slows both sides alike. Tolerances:
 - clean pass: each stage's total is at least its known time, within 2 % (plus
   1 ms) of the hand-timed total, and its share within 1 percentage point;

@@ -13,7 +13,7 @@ from aitax import markers
 
 
 class FakeClock:
-    """A clock that advances only when told to, in nanoseconds."""
+    """A clock, in nanoseconds, that moves only when a test calls `advance`."""
 
     def __init__(self) -> None:
         self.now = 0

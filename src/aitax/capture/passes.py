@@ -35,7 +35,7 @@ _C_SERIALIZERS = ("orjson", "ujson", "msgspec", "msgpack", "cloudpickle", "dill"
 
 
 class PassHooks(Protocol):
-    """What a pass adds around the target: a profiler to start and stop, and a compiler."""
+    """The hooks a pass adds around the target: a profiler to start and stop, and a compiler."""
 
     def start(self, recorder: markers.Recorder) -> None: ...
 

@@ -322,7 +322,7 @@ def remove_spec_files(captures_dir: Path) -> None:
 
 
 def exit_code_of(outcomes: Sequence[PassOutcome]) -> int:
-    """The target's exit status: the clean pass's, or the first pass that has one."""
+    """Return the target's exit status: the clean pass's, or that of the first pass that has one."""
     for outcome in outcomes:
         if outcome.exit_code is not None:
             return outcome.exit_code

@@ -161,7 +161,7 @@ class LeakSuspect:
 
 @dataclass
 class MemoryProfile:
-    """What the memory pass measured with memray.
+    """Memory measurements of the memory pass, taken with memray.
 
     `peak_bytes` is the peak of memory that memray saw allocated. `rss_peak_bytes`
     is the peak resident set size of the clean pass, or of the memory pass when

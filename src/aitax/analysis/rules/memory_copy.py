@@ -10,7 +10,7 @@ from aitax.model.run import AllocationSite, Finding
 MIN_BYTES_PER_REQUEST = 64 * 1024
 MIN_REQUEST_FRACTION = 0.5
 # Allocating and filling memory runs at roughly this many bytes per second on a
-# current server core; used only to turn bytes into an estimated time. An estimate.
+# current server core. It only turns bytes into an estimated time, and is itself an estimate.
 COPY_BYTES_PER_SECOND = 2e9
 
 

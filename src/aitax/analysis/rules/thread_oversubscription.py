@@ -100,7 +100,7 @@ def _measured_wait(context: RuleContext, cores: int) -> Estimate | None:
 
     A worker's span runs longer than its thread's CPU time while it waits for a
     core. With W workers on C cores, waiting of (W/C - 1) x its CPU time is
-    inherent to sharing the cores; the wait beyond that, spread over the W
+    inherent to sharing the cores. The wait beyond that, spread over the W
     workers, is taken as the wall time lost to the oversized pools.
     """
     wall_ns: dict[int, int] = defaultdict(int)
