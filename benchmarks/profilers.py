@@ -83,6 +83,15 @@ def _py_spy(scratch: Path, script: Path, args: list[str]) -> list[str]:
     return [executable, "record", "-o", output, "--", sys.executable, str(script), *args]
 
 
+def _sampler(kind: str) -> Callable[[Path, Path, list[str]], list[str]]:
+    def build(scratch: Path, script: Path, args: list[str]) -> list[str]:
+        runner = str(Path(__file__).with_name("samplers.py"))
+        output = str(scratch / "samples.txt")
+        return [sys.executable, runner, kind, output, str(script), *args]
+
+    return build
+
+
 PROFILERS: tuple[Profiler, ...] = (
     Profiler("pyinstrument", "python -m pyinstrument", "pyinstrument", None, _pyinstrument),
     Profiler("cprofile", "python -m cProfile -o FILE", "cProfile", None, _cprofile),
@@ -91,6 +100,14 @@ PROFILERS: tuple[Profiler, ...] = (
     Profiler("scalene-cpu", "scalene run --cpu-only", "scalene", None, _scalene(cpu_only=True)),
     Profiler("scalene", "scalene run (CPU and memory)", "scalene", None, _scalene(cpu_only=False)),
     Profiler("py-spy", "py-spy record", None, "py-spy", _py_spy),
+    # In-process samplers that the CPU pass could use, each alone at 1 ms.
+    Profiler(
+        "sampler-thread", "sampling thread (the CPU pass's sampler)", None, None, _sampler("thread")
+    ),
+    Profiler("sampler-signal", "SIGALRM sampler, main thread only", None, None, _sampler("signal")),
+    Profiler(
+        "sampler-hook", "pyinstrument hook, in process", "pyinstrument", None, _sampler("hook")
+    ),
 )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -89,6 +90,10 @@ class Recorder:
     clock: Callable[[], int] = time.perf_counter_ns
     cpu_clock: Callable[[], int] = time.thread_time_ns
     listener: BoundaryListener | None = None
+    # When set, maps id(frame) of each frame with an open `with stage(...)` to the
+    # names opened there, innermost last. A sampler in another thread cannot read
+    # this thread's context variables, but it can find these frames in a stack.
+    frame_stages: dict[int, list[str]] | None = None
     # Finished stage spans as tuples in StageEvent's field order: a tuple is about
     # ten times cheaper to build than the dataclass, and markers sit on hot paths.
     stage_rows: list[tuple[Any, ...]] = field(default_factory=list)
@@ -236,6 +241,9 @@ class Stage(_Marker):
             recorder.listener("stage", self.name, True)
         span = _OpenSpan(self.name, parent, recorder.clock(), recorder.cpu_clock(), self.key)
         _current_span.set(span)
+        frame_stages = recorder.frame_stages
+        if frame_stages is not None:
+            frame_stages.setdefault(id(sys._getframe(1)), []).append(self.name)
 
     def __exit__(
         self,
@@ -250,6 +258,8 @@ class Stage(_Marker):
             return
         end_ns = recorder.clock()
         cpu_ns = recorder.cpu_clock() - span.start_cpu_ns
+        if recorder.frame_stages is not None:
+            _forget_frame_stage(recorder.frame_stages, id(sys._getframe(1)))
         if recorder.listener is not None:
             recorder.listener("stage", self.name, False)
         _current_span.set(span.parent)
@@ -270,6 +280,14 @@ class Stage(_Marker):
                 span.key,
             )
         )
+
+
+def _forget_frame_stage(frame_stages: dict[int, list[str]], frame_id: int) -> None:
+    names = frame_stages.get(frame_id)
+    if names:
+        names.pop()
+    if not names:
+        frame_stages.pop(frame_id, None)
 
 
 class Request(_Marker):
