@@ -10,6 +10,11 @@ Example::
     stage = "feature_fetch"
     modules = ["acme.featurestore"]
     functions = ["get_features"]       # optional: only these functions
+
+    [tool.aitax.slo]                   # limits that aitax check enforces
+    p99_ms = 120
+    throughput_rps = 50
+    "stage.inference.p95_ms" = 30
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from aitax.analysis.classify import DEFAULT_RULES, ModuleRule
+from aitax.analysis.slo import Objective, objectives_from_table
 from aitax.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -35,6 +41,7 @@ class Config:
     user_rules: tuple[ModuleRule, ...] = ()
     default_rules: tuple[ModuleRule, ...] = DEFAULT_RULES
     instance_cost_per_hour: float | None = None
+    slo: tuple[Objective, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,7 +77,7 @@ def load_config(start: Path) -> Config:
     return _parse_table(table, path)
 
 
-KNOWN_KEYS = frozenset({"rules", "replace_default_rules", "instance_cost_per_hour"})
+KNOWN_KEYS = frozenset({"rules", "replace_default_rules", "instance_cost_per_hour", "slo"})
 
 
 def _parse_table(table: dict[str, Any], path: Path) -> Config:
@@ -108,7 +115,22 @@ def _parse_table(table: dict[str, Any], path: Path) -> Config:
         user_rules=rules,
         default_rules=() if replace else DEFAULT_RULES,
         instance_cost_per_hour=None if cost is None else float(cost),
+        slo=_parse_slo(table.get("slo"), path),
     )
+
+
+def _parse_slo(table: Any, path: Path) -> tuple[Objective, ...]:
+    if table is None:
+        return ()
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f"slo = {table!r} in {path} is invalid; write a [tool.aitax.slo] table such as "
+            "p99_ms = 120"
+        )
+    try:
+        return tuple(objectives_from_table(table, str(path)))
+    except ValueError as error:
+        raise ConfigError(f"[tool.aitax.slo] in {path} is invalid: {error}") from None
 
 
 def _parse_rule(entry: Any, index: int, path: Path) -> ModuleRule:

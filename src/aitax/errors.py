@@ -5,6 +5,9 @@ from __future__ import annotations
 # Exit statuses of the aitax command itself, documented in the README. A run
 # whose passes finished exits with the target's own status instead.
 EXIT_OK = 0
+# aitax check found an objective not met or a significant regression, or aitax
+# compare --fail-on-regression found a significant regression.
+EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TARGET_INVALID = 3
 EXIT_OUTPUT_EXISTS = 4

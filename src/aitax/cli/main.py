@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from aitax import __version__
-from aitax.cli import report_command, run_command, view_command
+from aitax.cli import (
+    check_command,
+    compare_command,
+    report_command,
+    run_command,
+    view_command,
+)
 from aitax.errors import EXIT_USAGE, AitaxError
 
 logger = logging.getLogger("aitax")
@@ -18,7 +24,9 @@ logger = logging.getLogger("aitax")
 EPILOG = """\
 exit status:
   aitax run passes the target's own exit status through. Otherwise:
-  0 success, 2 invalid usage, 3 invalid target, 4 report folder exists (use --force),
+  0 success, 1 aitax check failed (an objective not met or a significant regression)
+  or aitax compare --fail-on-regression found a significant regression,
+  2 invalid usage, 3 invalid target, 4 report folder exists (use --force),
   5 report folder not writable, 6 unreadable report or run.json, 7 invalid [tool.aitax],
   130 interrupted by SIGINT, 143 stopped by SIGTERM or by --timeout (with a partial report).
 """
@@ -48,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_command.add_parser(commands)
     view_command.add_parser(commands)
     report_command.add_parser(commands)
+    compare_command.add_parser(commands)
+    check_command.add_parser(commands)
     return parser
 
 
