@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import accuracy
+import gaps
 import monitor
 import overhead
 import profilers
@@ -44,6 +45,7 @@ def render(results: BenchmarkResults) -> str:
         _monitor_section(results.monitor),
         _report_cost_section(results.report_cost),
         _failures_section(results),
+        _gaps_section(results),
     ]
     return "\n\n".join(section.rstrip() for section in sections) + "\n"
 
@@ -159,6 +161,7 @@ def _cpu_pass_check(results: BenchmarkResults) -> TargetCheck:
         CPU_PASS_LIMIT,
         "x",
         f"the whole `aitax run --passes cpu` command: {format_ratio(command_ratio)}",
+        gaps.CPU_PASS,
     )
 
 
@@ -174,6 +177,7 @@ def _full_run_checks(results: BenchmarkResults) -> list[TargetCheck]:
                 _median_or_nan(summary),
                 FULL_RUN_LIMIT,
                 "x",
+                gap=gaps.FULL_RUN,
             )
         )
     return checks
@@ -186,12 +190,14 @@ def _accuracy_checks(result: AccuracyResult) -> list[TargetCheck]:
             accuracy.max_stage_difference_pp(result.marked),
             MARKED_SHARE_LIMIT_PP,
             " pp",
+            gap=gaps.MARKED_SHARES,
         ),
         TargetCheck(
             "Stage shares without markers (largest difference from hand timing)",
             accuracy.max_stage_difference_pp(result.unmarked),
             UNMARKED_SHARE_LIMIT_PP,
             " pp",
+            gap=gaps.UNMARKED_SHARES,
         ),
     ]
 
@@ -204,12 +210,14 @@ def _monitor_checks(result: MonitorResult) -> list[TargetCheck]:
             monitor.cost_ns(costs, "aitax-off", "with"),
             MONITOR_LIMIT_NS,
             " ns",
+            gap=gaps.MARKER_OFF,
         ),
         TargetCheck(
             "Stage enter/exit pair, Recorder installed",
             monitor.cost_ns(costs, "aitax-recorder", "with"),
             MONITOR_LIMIT_NS,
             " ns",
+            gap=gaps.MARKER_RECORDER,
         ),
     ]
 
@@ -415,7 +423,53 @@ def _profilers_section(results: BenchmarkResults) -> str:
         _cell(result, "aitax:cpu", _command_ratio(result, "aitax:cpu")) for result in columns
     ])  # fmt: skip
     headers = ["Profiler"] + [_column_title(result) for result in columns]
-    return title + "\n\n" + table(headers, rows) + _skipped_pipelines(results)
+    text = title + "\n\n" + table(headers, rows) + _skipped_pipelines(results)
+    return text + "\n\n" + _sampler_choice(results)
+
+
+# The rows that compare ways for the CPU pass to sample, and their names in the text.
+SAMPLER_ROWS = (
+    ("profiler:sampler-thread", "the sampling thread"),
+    ("profiler:sampler-signal", "the SIGALRM sampler"),
+    ("profiler:sampler-hook", "pyinstrument's hook"),
+    ("profiler:py-spy", "py-spy out of process"),
+)
+
+
+def _sampler_choice(results: BenchmarkResults) -> str:
+    """Explain which sampler the CPU pass uses, with this run's numbers on the call-heavy pipeline."""
+    result = _pipeline(results, CALL_HEAVY.name)
+    measured = []
+    for key, name in SAMPLER_ROWS:
+        summary = _command_ratio(result, key) if result else None
+        if summary is not None:
+            measured.append(f"{name} {summary.median:.2f}x")
+    numbers = ", ".join(measured) if measured else "not measured in this run"
+    return (
+        "### Choosing the CPU pass's sampler\n\n"
+        "The last three profiler rows run each in-process way of sampling alone, at 1 ms, "
+        f"without the rest of aitax. On the call-heavy pipeline: {numbers}. The CPU pass "
+        "uses the sampling thread. pyinstrument's hook runs on every call and return, "
+        "which is what made the CPU pass slow before. The signal sampler sees only the "
+        "main thread, occupies SIGALRM, which the target may need, and interrupts the target's "
+        "system calls. An out-of-process sampler needs ptrace permission, which "
+        "containers often deny, and cannot see the stage that a thread or task has open. "
+        "The thread samples every thread, keeps the CPU views that read pyinstrument "
+        "sessions, and labels each sample with its stage."
+    )
+
+
+def _gaps_section(results: BenchmarkResults) -> str:
+    missed = [check for check in target_checks(results) if check.measured_ok and not check.met]
+    lines = ["## Gaps and next steps", ""]
+    if not missed:
+        lines.append("Every measured target above was met in this run.")
+    for check in missed:
+        lines.append(
+            f"- **{check.name}: {_format_measured(check)} against {check.limit:g}{check.unit}.** "
+            f"{check.gap}"
+        )
+    return "\n".join(lines)
 
 
 def _accuracy_section(result: AccuracyResult, quick: bool) -> str:

@@ -79,6 +79,8 @@ class TargetCheck:
     limit: float
     unit: str
     detail: str = ""
+    # The limit behind the measured value and the next step, shown when the target is missed.
+    gap: str = ""
 
     @property
     def measured_ok(self) -> bool:
