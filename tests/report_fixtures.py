@@ -31,7 +31,7 @@ from aitax.model.run import (
     StageStats,
 )
 
-HOSTILE = "</script><img src=x onerror=alert(1)>\"'&\x00\x07\x1b[31m ünïcödé 推理 🚀"
+HOSTILE = "</script><img src=x onerror=alert(1)>\"'&\x00\x07\x1b[31m \u202egnp.exe ünïcödé 推理 🚀"
 SCRIPT_CLOSE = "</script>"
 INJECTED_IMG = "<img src=x"
 

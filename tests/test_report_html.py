@@ -251,6 +251,8 @@ def test_control_characters_are_shown_as_escapes(hostile_page: str) -> None:
     assert "\x07" not in page
     assert "\x1b" not in page
     assert "\\x1b[31m" in page
+    assert "\u202e" not in page
+    assert "\\u202egnp.exe" in page
 
 
 def test_non_ascii_text_is_kept(hostile_page: str) -> None:

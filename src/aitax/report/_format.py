@@ -15,9 +15,13 @@ MAX_COST_DECIMALS = 12
 
 SEVERITY_ORDER: dict[Severity, int] = {"high": 0, "medium": 1, "low": 2}
 
-# C0 and C1 control characters other than tab and newline. They are invisible or
-# break layout, and most are invalid in XML, so they are shown as escapes.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 and C1 control characters other than tab and newline, which are invisible or
+# break layout (most are invalid in XML), and the bidirectional marks, embeddings,
+# overrides and isolates, which would reorder the text around a name. They are
+# shown as escapes.
+_CONTROL_CHARACTERS = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def visible_text(text: str) -> str:
@@ -31,7 +35,8 @@ def visible_text(text: str) -> str:
 
 
 def _escape_character(match: re.Match[str]) -> str:
-    return f"\\x{ord(match.group()):02x}"
+    code_point = ord(match.group())
+    return f"\\x{code_point:02x}" if code_point <= 0xFF else f"\\u{code_point:04x}"
 
 
 def format_ms(value: float | None) -> str:
