@@ -6,6 +6,7 @@ import json
 import logging
 import multiprocessing
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -153,28 +154,37 @@ def profile_target(
             return {}
         return _line_spec(options, cpu, earlier)
 
-    result = run_passes(
-        options.target, options.passes, captures_dir, settings, on_progress, spec_extras
-    )
-    outcomes = result.outcomes
-    # Specs hold the target's arguments as given, secrets included.
-    remove_spec_files(captures_dir)
-
-    # The CPU views take as long to render as the rest of the analysis, so they
-    # render in another process meanwhile.
+    # Each pass's capture is analysed in another process as soon as the pass ends,
+    # while the later passes run: the CPU views after the CPU pass, and the memory
+    # analysis after the memory pass.
     with ProcessPoolExecutor(
-        max_workers=1, mp_context=multiprocessing.get_context("spawn")
+        max_workers=2,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_ignore_interrupts,
     ) as pool:
-        exports = _start_exports(pool, outcomes, report_dir)
+        background = _Background(pool, captures_dir, report_dir)
+        result = run_passes(
+            options.target,
+            options.passes,
+            captures_dir,
+            settings,
+            on_progress,
+            spec_extras,
+            background.on_pass_done,
+        )
+        outcomes = result.outcomes
+        # Specs hold the target's arguments as given, secrets included.
+        remove_spec_files(captures_dir)
+
         artifacts: dict[str, str] = {}
-        memory = _analyse_memory(outcomes, captures_dir, report_dir, artifacts)
+        memory = background.finish_memory(outcomes, artifacts)
         inputs = _inputs(options, config, started_at, outcomes, artifacts, cpu)
         inputs.memory = memory
         inputs.line_results = _line_results(outcomes)
         inputs.line_capture = next((o.capture for o in outcomes if o.name == "line"), None)
         inputs.memory_capture = next((o.capture for o in outcomes if o.name == "memory"), None)
         run = build_run(inputs)
-        run.artifacts.update(_finish_exports(exports))
+        run.artifacts.update(_finish_exports(background.exports))
     if result.stop_reason is not None:
         run.partial = True
         run.stop_reason = result.stop_reason
@@ -256,19 +266,6 @@ def _load_cpu_profile(capture: Capture | None, captures_dir: Path) -> CpuProfile
     )
 
 
-def _start_exports(
-    pool: ProcessPoolExecutor, outcomes: list[PassOutcome], report_dir: Path
-) -> Future[dict[str, str]] | None:
-    """Start writing the CPU views (.prof, pyinstrument HTML, speedscope, trace) in `pool`."""
-    from aitax.report.exports import export_cpu_views
-
-    session_path = report_dir / CAPTURES_DIR / SESSION_FILE
-    cpu_ok = any(o.name == "cpu" and o.capture is not None for o in outcomes)
-    if not cpu_ok or not session_path.exists():
-        return None
-    return pool.submit(export_cpu_views, session_path, report_dir)
-
-
 def _finish_exports(exports: Future[dict[str, str]] | None) -> dict[str, str]:
     if exports is None:
         return {}
@@ -343,35 +340,80 @@ def _line_results(outcomes: list[PassOutcome]) -> list[dict[str, Any]] | None:
     return list(results) if isinstance(results, list) else None
 
 
-def _analyse_memory(
-    outcomes: list[PassOutcome], captures_dir: Path, report_dir: Path, artifacts: dict[str, str]
-) -> MemoryProfile | None:
-    """Analyse the memray capture and export memray's flame graph; mark the pass failed on error."""
-    outcome = next((o for o in outcomes if o.name == "memory" and o.capture is not None), None)
-    if outcome is None or outcome.capture is None:
-        return None
-    capture_path = captures_dir / MEMORY_CAPTURE_FILE
-    # The clean pass's peak RSS is what the program uses without memray's own overhead.
-    clean = next((o.capture for o in outcomes if o.name == "clean" and o.capture is not None), None)
-    rss_source = clean if clean is not None else outcome.capture
-    # memray renders its flame graph in its own process while this one analyses.
-    flamegraph = _start_memray_flamegraph(capture_path, report_dir)
-    try:
-        memory = analyse_memory(
+def _ignore_interrupts() -> None:
+    """Leave Ctrl-C to the runner: it stops the pass and the analysis of what was measured goes on."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _Background:
+    """Analysis that starts when its pass ends, in `pool`, while the later passes run."""
+
+    def __init__(self, pool: ProcessPoolExecutor, captures_dir: Path, report_dir: Path) -> None:
+        self.pool = pool
+        self.captures_dir = captures_dir
+        self.report_dir = report_dir
+        self.exports: Future[dict[str, str]] | None = None
+        self.memory: Future[MemoryProfile] | None = None
+        self.flamegraph: subprocess.Popen[str] | None = None
+        self.memory_arguments: tuple[Any, ...] = ()
+
+    def on_pass_done(self, outcome: PassOutcome, earlier: list[PassOutcome]) -> None:
+        if outcome.capture is None:
+            return
+        if outcome.name == "cpu":
+            self._start_exports()
+        elif outcome.name == "memory":
+            self._start_memory(outcome, earlier)
+
+    def _start_exports(self) -> None:
+        from aitax.report.exports import export_cpu_views
+
+        session_path = self.captures_dir / SESSION_FILE
+        if session_path.exists():
+            self.exports = self.pool.submit(export_cpu_views, session_path, self.report_dir)
+
+    def _start_memory(self, outcome: PassOutcome, earlier: list[PassOutcome]) -> None:
+        assert outcome.capture is not None
+        capture_path = self.captures_dir / MEMORY_CAPTURE_FILE
+        # The clean pass's peak RSS is what the program uses without memray's own overhead.
+        clean = next((o.capture for o in earlier if o.name == "clean" and o.capture), None)
+        rss_source = clean if clean is not None else outcome.capture
+        # memray renders its flame graph in its own process meanwhile.
+        self.flamegraph = _start_memray_flamegraph(capture_path, self.report_dir)
+        self.memory_arguments = (
             capture_path,
-            captures_dir / BOUNDARIES_FILE,
+            self.captures_dir / BOUNDARIES_FILE,
             rss_source.peak_rss_bytes,
             bool(outcome.capture.extra.get("native_traces")),
         )
-    except (MemoryCaptureError, OSError, ValueError) as error:
-        logger.warning("memory analysis failed: %s", error)
-        outcome.status = "failed"
-        outcome.error = f"the memray capture could not be analysed: {error}"
-        memory = None
+        self.memory = self.pool.submit(analyse_memory, *self.memory_arguments)
 
-    if _finish_memray_flamegraph(flamegraph):
-        artifacts["memray flame graph"] = MEMORY_FLAMEGRAPH
-    return memory
+    def finish_memory(
+        self, outcomes: list[PassOutcome], artifacts: dict[str, str]
+    ) -> MemoryProfile | None:
+        """Wait for the memory analysis; mark the memory pass failed when it fails."""
+        if self.memory is None:
+            return None
+        outcome = next(o for o in outcomes if o.name == "memory")
+        try:
+            memory: MemoryProfile | None = self._memory_result()
+        except (MemoryCaptureError, OSError, ValueError) as error:
+            logger.warning("memory analysis failed: %s", error)
+            outcome.status = "failed"
+            outcome.error = f"the memray capture could not be analysed: {error}"
+            memory = None
+
+        if self.flamegraph is not None and _finish_memray_flamegraph(self.flamegraph):
+            artifacts["memray flame graph"] = MEMORY_FLAMEGRAPH
+        return memory
+
+    def _memory_result(self) -> MemoryProfile:
+        assert self.memory is not None
+        try:
+            return self.memory.result()
+        except BrokenProcessPool:
+            logger.warning("the analysis process ended early; analysing memory in this one")
+            return analyse_memory(*self.memory_arguments)
 
 
 MEMORY_FLAMEGRAPH = "memory-flamegraph.html"

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aitax.analysis.children import child_process_note, child_processes
 from aitax.analysis.classify import IDLE
 from aitax.analysis.cost import cost_per_1000
 from aitax.analysis.frames import ModuleResolver
@@ -20,7 +21,7 @@ from aitax.analysis.samples import Sample, build_samples
 from aitax.analysis.stages import attribute_stages, auto_fractions, marked_totals, request_stats
 from aitax.capture.capture_file import Capture
 from aitax.config import Config
-from aitax.model.run import Environment, MemoryProfile, PassResult, Run
+from aitax.model.run import ChildProcesses, Environment, MemoryProfile, PassResult, Run
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +90,9 @@ def build_run(inputs: RunInputs) -> Run:
         )
 
     sample_s = sum(sample.seconds for sample in samples)
+    children = child_processes(timing)
     notes.extend(_sampling_notes(samples, inputs.cpu_capture))
-    notes.extend(_process_notes(timing, inputs.line_capture))
+    notes.extend(_process_notes(children, inputs.line_capture))
     notes.extend(_exit_status_notes(inputs.passes, timing.exit_code))
     lines = line_profiles(inputs.line_results or [], stage_by_function(samples))
     context = RuleContext(
@@ -130,6 +132,7 @@ def build_run(inputs: RunInputs) -> Run:
         traceback=timing.traceback,
         notes=notes,
         artifacts=inputs.artifacts,
+        child_processes=children,
     )
 
 
@@ -146,25 +149,15 @@ def _sampling_notes(samples: Sequence[Sample], cpu_capture: Capture | None) -> l
     threads = extra.get("threads")
     if isinstance(threads, int) and threads > 1:
         notes.append(f"The CPU pass sampled {threads} threads; their samples are combined.")
-    if extra.get("hook_displaced"):
-        notes.append(
-            "The target replaced the CPU profiler's hook with its own (sys.setprofile), so "
-            "samples after that point are missing from the CPU pass."
-        )
     return notes
 
 
-def _process_notes(timing: Capture, line_capture: Capture | None) -> list[str]:
+def _process_notes(children: ChildProcesses | None, line_capture: Capture | None) -> list[str]:
     """Say how much CPU time child processes used, since the passes do not profile them."""
     notes = []
-    children_s = timing.extra.get("children_cpu_s")
-    if isinstance(children_s, int | float) and children_s > 0.01:
-        total = timing.cpu_s + children_s
-        notes.append(
-            f"Child processes used {children_s:.2f} s of CPU ({children_s / total:.0%} of all CPU "
-            "time in the clean pass). aitax does not profile child processes, so that time is "
-            "missing from the stages and hotspots."
-        )
+    children_note = child_process_note(children)
+    if children_note is not None:
+        notes.append(children_note)
     if line_capture is not None and line_capture.extra.get("hook_displaced"):
         notes.append(
             "The target replaced the line profiler's trace hook (sys.settrace), so line timings "

@@ -22,11 +22,15 @@ from typing import Any
 
 from aitax import markers
 from aitax.capture.capture_file import Capture, capture_to_json, write_json_atomic
+from aitax.capture.children import CHILD_PROCESSES_KEY, ChildWatch
 from aitax.capture.passes import BasePass, PassHooks
 
 logger = logging.getLogger(__name__)
 
 CAPTURE_NAME = "{pass_name}.json"
+# The memory pass leaves the child watch out: memray would record the watch's
+# own allocations among the target's.
+CHILD_WATCH_PASSES = ("clean", "cpu", "line")
 
 _OWN_FILES = (__file__, runpy.__file__)
 
@@ -59,6 +63,12 @@ def main(argv: list[str]) -> int:
     recorder = markers.Recorder()
     markers.install(recorder)
     _prepare_sys(spec)
+    # NOTE: the watch is a thread, so on Python 3.12 and later a target that calls
+    # os.fork() itself gets the DeprecationWarning about forking a multi-threaded
+    # process, which python alone would not print.
+    child_watch = ChildWatch() if spec["pass"] in CHILD_WATCH_PASSES else None
+    if child_watch is not None:
+        child_watch.start()
 
     wall_start = time.perf_counter()
     cpu_start = time.process_time()
@@ -68,6 +78,7 @@ def main(argv: list[str]) -> int:
     # From here on the capture is being written: a second interrupt must not cut it short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    children_record = child_watch.stop() if child_watch is not None else None
     try:
         extra = hooks.stop(out_dir)
     finally:
@@ -76,6 +87,8 @@ def main(argv: list[str]) -> int:
     cpu_s = time.process_time() - cpu_start
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     extra["children_cpu_s"] = children.ru_utime + children.ru_stime
+    if children_record is not None:
+        extra[CHILD_PROCESSES_KEY] = children_record
 
     capture = Capture(
         pass_name=spec["pass"],
@@ -194,11 +207,37 @@ def _run_main(spec: dict[str, Any], hooks: PassHooks) -> tuple[int, str | None]:
 
 
 def _join_threads() -> None:
-    """Wait for the target's non-daemon threads, as the interpreter does before it exits."""
+    """Wait for the target's non-daemon threads, as the interpreter does before it exits.
+
+    Like `threading._shutdown` in CPython 3.11 to 3.13, it first calls the
+    functions registered with `threading._register_atexit`. They tell the idle
+    worker threads of executors that were never shut down (concurrent.futures,
+    joblib's loky) to finish, and without them those threads would be waited for
+    forever.
+    """
+    _call_threading_atexits()
     main = threading.main_thread()
     for thread in threading.enumerate():
         if thread is not main and not thread.daemon and thread.is_alive():
             thread.join()
+
+
+def _call_threading_atexits() -> None:
+    registered = getattr(threading, "_threading_atexits", None)
+    if not isinstance(registered, list):
+        logger.debug("threading has no _threading_atexits; executors' threads may keep the pass up")
+        return
+    # Taken out of the list, so that the interpreter does not call them again at exit.
+    calls = list(reversed(registered))
+    registered.clear()
+    for call in calls:
+        try:
+            call()
+        except Exception:
+            # The interpreter prints such an error and goes on shutting down, and so does the pass.
+            logger.warning(
+                "a function registered with threading._register_atexit failed", exc_info=True
+            )
 
 
 def _run_script(script: str, hooks: PassHooks) -> None:

@@ -103,13 +103,14 @@ class CpuPass(BasePass):
 
 def _current_stack(frame: Any) -> list[str]:
     """Return the identifiers of the stack that starts the pass, for pyinstrument's trimming."""
-    parts: list[object] = []
+    code_ids: list[int] = []
+    offsets: list[int] = []
     codes = {}
     while frame is not None:
         codes[id(frame.f_code)] = frame.f_code
-        parts.append(id(frame.f_code))
-        parts.append(frame.f_lasti)
+        code_ids.append(id(frame.f_code))
+        offsets.append(frame.f_lasti)
         frame = frame.f_back
     thread = threading.current_thread()
-    identifiers = stack_identifiers((None, *parts), codes)
+    identifiers = stack_identifiers((None, tuple(code_ids), tuple(offsets)), codes)
     return [f"{thread.name}\x00{THREAD_FILE}\x00{thread.ident}", *identifiers]

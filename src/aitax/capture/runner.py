@@ -22,7 +22,9 @@ logger = logging.getLogger(__name__)
 
 # The passes in the order they run. The clean pass runs first and is the only one
 # connected to the terminal, so the target's output appears once, as under python.
-PASS_NAMES: tuple[str, ...] = ("clean", "cpu", "line", "memory")
+# The memory pass runs before the line pass, so that its capture is analysed in
+# another process while the line pass runs.
+PASS_NAMES: tuple[str, ...] = ("clean", "cpu", "memory", "line")
 DEFAULT_PASSES: tuple[str, ...] = PASS_NAMES
 
 # Seconds a pass gets to write its capture after it was asked to stop.
@@ -76,6 +78,8 @@ ProgressCallback = Callable[[str, str], None]
 # Returns what a pass's spec needs from earlier passes (the line pass's functions),
 # or None when the pass has nothing to do, with the reason.
 SpecExtras = Callable[[str, list["PassOutcome"]], "dict[str, Any] | str"]
+# Called with each finished pass's outcome and the outcomes before it.
+PassDone = Callable[["PassOutcome", list["PassOutcome"]], None]
 
 
 @dataclass
@@ -92,6 +96,7 @@ def run_passes(
     settings: PassSettings,
     on_progress: ProgressCallback | None = None,
     spec_extras: SpecExtras | None = None,
+    on_pass_done: PassDone | None = None,
 ) -> RunnerResult:
     """Run each pass in turn, until all have run or a signal or the timeout stops the run.
 
@@ -101,7 +106,9 @@ def run_passes(
     stop = _Stop()
     handlers = {sig: signal.signal(sig, stop.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        outcomes = _run_all(target, passes, captures_dir, settings, on_progress, spec_extras, stop)
+        outcomes = _run_all(
+            target, passes, captures_dir, settings, on_progress, spec_extras, on_pass_done, stop
+        )
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
@@ -115,6 +122,7 @@ def _run_all(
     settings: PassSettings,
     on_progress: ProgressCallback | None,
     spec_extras: SpecExtras | None,
+    on_pass_done: PassDone | None,
     stop: _Stop,
 ) -> list[PassOutcome]:
     deadline = None if settings.timeout_s is None else time.monotonic() + settings.timeout_s
@@ -145,6 +153,8 @@ def _run_all(
             stop,
             deadline,
         )
+        if on_pass_done:
+            on_pass_done(outcome, list(outcomes))
         outcomes.append(outcome)
         if on_progress:
             on_progress(name, outcome.status)

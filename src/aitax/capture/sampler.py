@@ -8,21 +8,25 @@ goes back to sleep. Stacks are turned into pyinstrument's frame identifiers only
 once, when the pass ends, so that the CPU views built on pyinstrument keep working.
 
 While another thread runs Python code, the sampler waits for the GIL for up to
-the interpreter's switch interval (5 ms by default), so Python-heavy code is
-sampled less often than `interval` asks. Each sample is weighted by the wall
-time since the previous one, so the totals stay right.
+the interpreter's switch interval (5 ms by default, 0.1 ms in the CPU pass), and
+a C function that holds the GIL delays the sample until it returns. So samples
+come less often than every `interval`, and each is weighted by the wall time
+since the previous one, which keeps the totals right.
 """
 
 from __future__ import annotations
 
 import bisect
+import gc
 import logging
+import operator
 import sys
 import threading
 import time
 import types
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
+from itertools import accumulate, repeat, takewhile
 
 from aitax.capture.callee import called_c_function
 
@@ -39,10 +43,17 @@ THREAD_FILE = "<thread>"
 # Threads whose name starts with this prefix belong to aitax and are not sampled.
 OWN_THREAD_PREFIX = "aitax-"
 
-# A stack as sampled: the name of the C function the leaf calls (or None), then
-# (id of the code object, last instruction offset) pairs from the leaf to the
-# root. An elided run of frames is the pair (None, number of frames).
-StackKey = tuple[object, ...]
+# A stack as sampled: the name of the C function the leaf calls (or None), the
+# ids of the frames' code objects from the leaf to the root, and the offsets of
+# their last instructions. An elided run of frames has the code id ELIDED_ID and
+# the number of frames as its offset.
+StackKey = tuple[str | None, tuple[int, ...], tuple[int, ...]]
+ELIDED_ID = 0
+# The deepest stack that a sample reads; deeper frames near the root are left out.
+MAX_WALK = 100_000
+_is_frame = partial(operator.is_not, None)
+_get_code = operator.attrgetter("f_code")
+_get_offset = operator.attrgetter("f_lasti")
 FrameRecord = tuple[list[str], float]
 
 
@@ -66,7 +77,7 @@ class StackSampler:
         self.errors = 0
         self.sampler_cpu_s = 0.0
         self._stack_index: dict[StackKey, int] = {}
-        self._callees: dict[tuple[int | None, int | None], str | None] = {}
+        self._callees: dict[tuple[int, int], str | None] = {}
         self._ignored: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aitax-sampler", daemon=True)
@@ -101,7 +112,7 @@ class StackSampler:
                 continue
             if ident not in self.result.thread_names and not self._name_thread(ident):
                 continue
-            key, stage = self._read_stack(frame)
+            key, stage = self._read_stack_without_gc(frame)
             index = self._stack_index.get(key)
             if index is None:
                 index = len(self.result.stacks)
@@ -119,39 +130,57 @@ class StackSampler:
         self.result.thread_names[ident] = name
         return True
 
+    def _read_stack_without_gc(self, leaf: types.FrameType) -> tuple[StackKey, str | None]:
+        """Read a stack with the garbage collector off.
+
+        Reading another thread's frames creates frame objects, and an allocation
+        can start a collection that runs Python code (finalizers, gc callbacks).
+        That code can hand the GIL to the sampled thread in the middle of a C-level
+        read of its frames, which then pops them: CPython 3.11 crashed that way on
+        deep recursion.
+        """
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._read_stack(leaf)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
     def _read_stack(self, leaf: types.FrameType) -> tuple[StackKey, str | None]:
+        # Walk the frames in one C-level call, so that no Python code runs between
+        # two f_back reads and the sampled thread cannot take the GIL to pop or
+        # suspend the frames being walked. Reading f_code and f_lasti of frame
+        # objects held here is safe.
+        frames = list(
+            takewhile(_is_frame, accumulate(repeat("f_back", MAX_WALK), getattr, initial=leaf))
+        )
+        codes = list(map(_get_code, frames))
         # Code objects hash slowly (their whole bytecode and constants), so stacks
         # are keyed by id(code), and `codes` keeps each one alive.
-        parts: list[int | None] = []
-        codes = self.result.codes
-        stage: str | None = None
-        frame_stages = self.frame_stages
-        frame: types.FrameType | None = leaf
-        while frame is not None:
-            code = frame.f_code
-            code_id = id(code)
-            if code_id not in codes:
-                codes[code_id] = code
-            parts.append(code_id)
-            parts.append(frame.f_lasti)
-            if stage is None and frame_stages:
-                stage = _innermost_stage(frame_stages, id(frame))
-            frame = frame.f_back
+        code_ids = tuple(map(id, codes))
+        offsets = tuple(map(_get_offset, frames))
+        self.result.codes.update(zip(code_ids, codes, strict=True))
 
-        if len(parts) > 2 * (MAX_LEAF_FRAMES + MAX_ROOT_FRAMES):
-            elided = len(parts) // 2 - MAX_LEAF_FRAMES - MAX_ROOT_FRAMES
-            parts = [*parts[: 2 * MAX_LEAF_FRAMES], None, elided, *parts[-2 * MAX_ROOT_FRAMES :]]
-        return (self._callee(leaf, parts[0], parts[1]), *parts), stage
+        stage = None
+        if self.frame_stages:
+            names = next(filter(None, map(self.frame_stages.get, map(id, frames))), None)
+            stage = _last_name(names)
 
-    def _callee(self, leaf: types.FrameType, code_id: int | None, offset: int | None) -> str | None:
+        if len(code_ids) > MAX_LEAF_FRAMES + MAX_ROOT_FRAMES:
+            elided = len(code_ids) - MAX_LEAF_FRAMES - MAX_ROOT_FRAMES
+            code_ids = (*code_ids[:MAX_LEAF_FRAMES], ELIDED_ID, *code_ids[-MAX_ROOT_FRAMES:])
+            offsets = (*offsets[:MAX_LEAF_FRAMES], elided, *offsets[-MAX_ROOT_FRAMES:])
+        return (self._callee(leaf, code_ids[0], offsets[0]), code_ids, offsets), stage
+
+    def _callee(self, leaf: types.FrameType, code_id: int, offset: int) -> str | None:
         site = (code_id, offset)
         if site not in self._callees:
             self._callees[site] = called_c_function(leaf)
         return self._callees[site]
 
 
-def _innermost_stage(frame_stages: dict[int, list[str]], frame_id: int) -> str | None:
-    names = frame_stages.get(frame_id)
+def _last_name(names: list[str] | None) -> str | None:
     try:
         return names[-1] if names else None
     except IndexError:
@@ -190,15 +219,12 @@ def frame_records(
 
 def stack_identifiers(key: StackKey, codes: dict[int, types.CodeType]) -> list[str]:
     """Return the frame identifiers of a sampled stack, root first."""
-    callee, *parts = key
+    callee, code_ids, offsets = key
     identifiers: list[str] = []
-    for position in range(len(parts) - 2, -1, -2):
-        code_id, offset = parts[position], parts[position + 1]
-        assert isinstance(offset, int)
-        if code_id is None:
+    for code_id, offset in zip(reversed(code_ids), reversed(offsets), strict=True):
+        if code_id == ELIDED_ID:
             identifiers.append(f"[{offset} frames elided]\x00{ELIDED_FILE}\x000")
         else:
-            assert isinstance(code_id, int)
             identifiers.append(frame_identifier(codes[code_id], offset))
     if callee is not None:
         identifiers.append(f"{callee}\x00{BUILTIN_FILE}\x000")

@@ -12,6 +12,7 @@ from aitax.errors import ReportLoadError
 from aitax.model.run import (
     SCHEMA_VERSION,
     AllocationSite,
+    ChildProcesses,
     Cost,
     Environment,
     Finding,
@@ -91,6 +92,10 @@ def _build(data: dict[str, Any]) -> Run:
     fields["environment"] = Environment(**data["environment"])
     fields["lines"] = [_line_profile(item) for item in data.get("lines", [])]
     fields["memory"] = _memory(data["memory"]) if data.get("memory") is not None else None
+    children = data.get("child_processes")
+    fields["child_processes"] = (
+        None if children is None else ChildProcesses.from_json_dict(children)
+    )
     return Run(**fields)
 
 

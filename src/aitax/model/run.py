@@ -211,6 +211,62 @@ class Environment:
 
 
 @dataclass
+class ChildProcess:
+    """A process that the target started, directly or through another child.
+
+    `command` is its command line, shortened and with secret-looking arguments
+    redacted. `cpu_s` is its own CPU time when last seen, without its children.
+    Seen times are seconds since the pass started watching.
+    """
+
+    pid: int
+    kind: str
+    executable: str
+    command: str
+    cpu_s: float
+    first_seen_s: float
+    last_seen_s: float
+    alive_at_end: bool
+
+
+@dataclass
+class ChildProcesses:
+    """CPU time of the processes the target started, which aitax does not profile.
+
+    The numbers come from the pass named in `pass_name`. `cpu_s` counts every
+    descendant once: polled CPU times plus the kernel's totals for the children
+    that were waited for. `share` is `cpu_s` over the CPU time of the pass's own
+    process plus `cpu_s`. `unattributed_cpu_s` is the part of `cpu_s` that no
+    polled process accounts for: children that ended before a poll saw them, and
+    the time seen processes used after their last poll. `processes` lists the
+    top processes by CPU time, and `omitted_count` and `omitted_cpu_s` sum up
+    the rest. `watch_error` is set when the process watch failed part way.
+    """
+
+    pass_name: str
+    cpu_s: float
+    share: float
+    count: int
+    alive_at_end: int
+    by_kind: dict[str, int] = field(default_factory=dict)
+    cpu_by_kind: dict[str, float] = field(default_factory=dict)
+    processes: list[ChildProcess] = field(default_factory=list)
+    omitted_count: int = 0
+    omitted_cpu_s: float = 0.0
+    unattributed_cpu_s: float = 0.0
+    watch_error: str | None = None
+    # How to bring the children's work into the profile, for the kinds seen.
+    advice: str = ""
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> ChildProcesses:
+        """Rebuild the record from its `run.json` form."""
+        fields = dict(data)
+        fields["processes"] = [ChildProcess(**item) for item in data.get("processes", [])]
+        return cls(**fields)
+
+
+@dataclass
 class Cost:
     """Cost per 1000 predictions at a given instance price, in US dollars."""
 
@@ -245,6 +301,7 @@ class Run:
     notes: list[str] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    child_processes: ChildProcesses | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,13 +15,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from aitax.model.run import Finding, LineProfile, LineTiming, Run, Severity
+from aitax.model.run import ChildProcesses, Finding, LineProfile, LineTiming, Run, Severity
 from aitax.report import _format
 
 logger = logging.getLogger(__name__)
 
 TOP_FINDINGS: Final = 3
 TOP_LINE_FUNCTIONS: Final = 5
+TOP_CHILD_PROCESSES: Final = 5
 MAX_SOURCE_CHARACTERS: Final = 48
 
 SEVERITY_STYLES: Final[dict[Severity, str]] = {
@@ -40,6 +41,9 @@ def print_summary(run: Run, console: Console) -> None:
         console.print(_failure_line(run))
 
     console.print(_kpi_table(run))
+    children = _children_block(run.child_processes)
+    if children is not None:
+        console.print(children)
     console.print(_stage_table(run))
     lines = _lines_block(run)
     if lines is not None:
@@ -135,6 +139,41 @@ def _stage_table(run: Run) -> Table:
             _number(stage.p50_ms, 2),
             _number(stage.p95_ms, 2),
             _number(stage.p99_ms, 2),
+        )
+    return table
+
+
+def _children_block(children: ChildProcesses | None) -> Table | Text | None:
+    """Tabulate the child processes with the most CPU time, which aitax did not profile."""
+    if children is None:
+        return None
+    title = (
+        f"Child processes, not profiled: {_format.format_seconds(children.cpu_s)} of CPU, "
+        f"{_format.format_share(children.share)} of all CPU in the {children.pass_name} pass"
+    )
+    if not children.processes:
+        line = Text(title + ".", style="yellow")
+        line.append(" No child lived long enough for the process watch to see it.", style="dim")
+        return line
+
+    top_processes = children.processes[:TOP_CHILD_PROCESSES]
+    caption = (
+        f"{len(top_processes)} of {children.count} processes; "
+        f"{children.alive_at_end} still running when the target finished."
+    )
+    if children.advice:
+        caption += " " + children.advice
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    table.add_column("kind", max_width=20)
+    table.add_column("command", ratio=1, overflow="fold")
+    table.add_column("cpu s", justify="right", no_wrap=True)
+    table.add_column("at end", no_wrap=True)
+    for process in top_processes:
+        table.add_row(
+            _plain(process.kind),
+            _plain(_shorten(process.command, MAX_SOURCE_CHARACTERS)),
+            _number(process.cpu_s, 2),
+            Text("running", style="yellow") if process.alive_at_end else Text("ended", style="dim"),
         )
     return table
 
