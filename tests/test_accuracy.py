@@ -85,9 +85,14 @@ def test_clean_pass_stage_totals_match_hand_timing(report: Path) -> None:
 def test_sleeping_stage_shows_little_cpu(report: Path) -> None:
     data = json.loads((report / "run.json").read_text())
     stages = {s["name"]: s for s in data["stages"] if s["source"] == "marked"}
-    assert stages["feature_fetch"]["cpu_s"] < 0.2 * stages["feature_fetch"]["total_s"]
-    # A busy loop is on the CPU unless the machine preempts it; 50 % allows for a loaded machine.
-    assert stages["feature_compute"]["cpu_s"] > 0.5 * stages["feature_compute"]["total_s"]
+    fetch_cpu_share = stages["feature_fetch"]["cpu_s"] / stages["feature_fetch"]["total_s"]
+    compute_cpu_share = stages["feature_compute"]["cpu_s"] / stages["feature_compute"]["total_s"]
+
+    assert fetch_cpu_share < 0.2
+    # A busy loop is on the CPU unless the machine preempts it: on a 2-core machine
+    # with a load of 4 it got about 45 %, so the bound is relative to the sleep.
+    assert compute_cpu_share > 0.25
+    assert compute_cpu_share > 3 * fetch_cpu_share
 
 
 def test_cpu_samples_are_labelled_with_their_stage(report: Path) -> None:

@@ -166,7 +166,12 @@ def test_hostile_names_show_as_text(opened: tuple[Page, PageEvents], tmp_path: P
     load(page, make_hostile_run(), tmp_path)
     functions = column_texts(page, "hotspots", 2)
 
-    visible = HOSTILE.replace("\x00", "\\x00").replace("\x07", "\\x07").replace("\x1b", "\\x1b")
+    visible = (
+        HOSTILE.replace("\x00", "\\x00")
+        .replace("\x07", "\\x07")
+        .replace("\x1b", "\\x1b")
+        .replace("\u202e", "\\u202e")
+    )
     assert functions[0] == f"fetch_user_features{visible}"
 
 
