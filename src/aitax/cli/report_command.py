@@ -11,7 +11,6 @@ from rich.console import Console
 from aitax.errors import OutputExistsError, ReportLoadError
 from aitax.model.io import RUN_FILE, load_run
 from aitax.profile import REPORT_FILE
-from aitax.report.html import write_html
 
 HELP = """\
 Render report.html from the run.json in DIR, for example after upgrading aitax.
@@ -49,6 +48,8 @@ def report(args: argparse.Namespace, console: Console) -> int:
     target: Path = args.output or folder / REPORT_FILE
     if target.exists() and not args.force:
         raise OutputExistsError(f"{target} already exists; pass --force to replace it, or -o FILE")
+    from aitax.report.html import write_html
+
     write_html(run, target)
     if args.verbosity >= 0:
         console.print(f"Wrote {target}", markup=False, highlight=False)
