@@ -224,6 +224,10 @@ def test_view_prints_report_path(write_script, tmp_path: Path) -> None:  # type:
     flame = run_aitax("view", "--no-browser", "--flame", "rep", cwd=tmp_path)
     assert "cpu-pyinstrument.html" in flame.stderr.replace("\n", "")
 
+    by_file = run_aitax("view", "--no-browser", "rep/run.json", cwd=tmp_path)
+    assert by_file.returncode == 0, by_file.stderr
+    assert (tmp_path / "rep" / "report.html").as_uri() in by_file.stderr.replace("\n", "")
+
 
 def test_report_rerenders_from_run_json(write_script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     write_script("ok.py", "x = 1\n")

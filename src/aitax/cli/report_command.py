@@ -39,6 +39,9 @@ def add_parser(commands: Any) -> None:
 
 def report(args: argparse.Namespace, console: Console) -> int:
     folder: Path = args.report_dir
+    if folder.name == RUN_FILE and folder.is_file():
+        # A run.json stands for the report folder that holds it.
+        folder = folder.parent
     if not folder.is_dir():
         raise ReportLoadError(
             f"report folder {folder} not found; pass a folder that aitax run wrote"

@@ -56,6 +56,9 @@ def _require(path: Path, what: str) -> Path:
 
 def view(args: argparse.Namespace, console: Console) -> int:
     folder: Path = args.report_dir
+    if folder.name == RUN_FILE and folder.is_file():
+        # A run.json stands for the report folder that holds it.
+        folder = folder.parent
     if not folder.is_dir():
         raise ReportLoadError(
             f"report folder {folder} not found; pass a folder that aitax run wrote"
