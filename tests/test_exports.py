@@ -318,3 +318,30 @@ def test_converter_of_no_samples_has_no_slices() -> None:
     events = trace_events([])
 
     assert [event for event in events if event["ph"] == "X"] == []
+
+
+def test_pyinstrument_page_escapes_hostile_names(tmp_path: Path) -> None:
+    hostile = "</script><svg onload=document.body.dataset.pwned=1>"
+    stack = ["MainThread\x00<thread>\x001", f"{hostile}\x00/srv/{hostile}.py\x001\x01l2"]
+    session = Session(
+        frame_records=[(stack, 0.5)],
+        start_time=time.time(),
+        duration=0.5,
+        min_interval=0.001,
+        max_interval=0.001,
+        sample_count=1,
+        start_call_stack=stack[:1],
+        target_description="hostile",
+        cpu_time=0.5,
+        sys_path=[],
+        sys_prefixes=[],
+    )
+    path = tmp_path / "session.pyisession"
+    session.save(path)
+
+    export_cpu_views(path, tmp_path)
+    page = (tmp_path / PYINSTRUMENT_HTML).read_text(encoding="utf-8")
+
+    assert "<svg onload" not in page
+    assert "\\u003csvg onload" in page
+    assert page.count("</script>") == page.count("<script>")

@@ -73,7 +73,30 @@ def _render_prof(session: Session) -> bytes:
 
 
 def _render_pyinstrument_html(session: Session) -> bytes:
-    return _utf8(HTMLRenderer().render(session))
+    return _utf8(escape_session_data(HTMLRenderer().render(session)))
+
+
+# pyinstrument 5 writes the session as plain JSON inside a <script> element, so a
+# function or file name holding "</script>" would end the element and let the
+# rest run as markup.
+_SESSION_START = "const sessionData = "
+_SESSION_END = ";\n"
+
+
+def escape_session_data(page: str) -> str:
+    """Escape "<" in the session JSON of pyinstrument's page, so no name can end its script.
+
+    JSON allows "\\u003c" wherever "<" may appear, which is only inside strings.
+    """
+    start = page.find(_SESSION_START)
+    if start < 0:
+        logger.warning("pyinstrument's page has no session data where expected; it is left as is")
+        return page
+    start += len(_SESSION_START)
+    end = page.find(_SESSION_END, start)
+    if end < 0:
+        end = len(page)
+    return page[:start] + page[start:end].replace("<", "\\u003c") + page[end:]
 
 
 def _render_speedscope(session: Session) -> bytes:
