@@ -133,9 +133,10 @@ def test_request_records_size_and_links_stages(
     assert stage.request_id == request.request_id
 
 
-def test_request_rejects_nonpositive_size() -> None:
-    with pytest.raises(ValueError, match="request size 0 is invalid"):
-        aitax.request(size=0)
+@pytest.mark.parametrize("size", [0, -3, 2.5, "8", True, None])
+def test_request_rejects_invalid_size(size: object) -> None:
+    with pytest.raises(ValueError, match=f"request size {size!r} is invalid"):
+        aitax.request(size=size)  # type: ignore[arg-type]
 
 
 def test_markers_do_nothing_without_recorder() -> None:

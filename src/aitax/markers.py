@@ -299,8 +299,10 @@ class Request(_Marker):
     __slots__ = ("size",)
 
     def __init__(self, size: int = 1) -> None:
-        if size < 1:
-            raise ValueError(f"request size {size!r} is invalid; pass a positive item count")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(
+                f"request size {size!r} is invalid; pass a positive integer item count"
+            )
         self.size = size
 
     def __enter__(self) -> None:
