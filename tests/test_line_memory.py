@@ -200,3 +200,25 @@ def test_failing_memory_pass_keeps_other_passes(write_script, tmp_path: Path) ->
     assert report["hotspots"]
     assert report["memory"] is None
     assert (tmp_path / "rep" / "report.html").is_file()
+
+
+OWN_PROFILER = """
+import sys
+import aitax
+
+sys.setprofile(lambda frame, event, arg: None)
+for _ in range(20):
+    with aitax.request():
+        with aitax.stage("feature_compute"):
+            data = [bytearray(4000) for _ in range(20)]
+"""
+
+
+def test_displaced_memray_hook_is_noted(tmp_path: Path) -> None:
+    (tmp_path / "own.py").write_text(OWN_PROFILER, encoding="utf-8")
+    result = run_aitax("run", "--passes", "clean,memory", "-o", "rep", "own.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    notes = " ".join(run_json(tmp_path / "rep")["memory"]["notes"])
+    assert "stage and request boundaries" in notes
+    assert "sys.setprofile" in notes

@@ -303,3 +303,29 @@ def test_report_folder_is_not_overwritten_on_crash(write_script, tmp_path: Path)
     again = run_aitax("run", "--passes", "clean", "-o", "rep", "crash.py", cwd=tmp_path)
     assert again.returncode == 4
     assert not any(name.endswith(".tmp") for name in os.listdir(tmp_path / "rep"))
+
+
+ALLOCATING_SERVICE = """
+import aitax
+for _ in range(300):
+    with aitax.request():
+        with aitax.stage("feature_compute"):
+            data = [bytearray(2000) for _ in range(50)]
+"""
+
+
+def test_signal_after_last_pass_keeps_report(tmp_path: Path) -> None:
+    (tmp_path / "svc.py").write_text(ALLOCATING_SERVICE, encoding="utf-8")
+    process = start_aitax(["run", "--passes", "clean,cpu,memory", "-o", "rep", "svc.py"], tmp_path)
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "memory pass" in line and "done" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    report = run_json(tmp_path / "rep")
+    assert report["requests"]["count"] == 300
+    assert (tmp_path / "rep" / "report.html").is_file()

@@ -63,7 +63,12 @@ def load_config(start: Path) -> Config:
     try:
         with path.open("rb") as handle:
             document = tomllib.load(handle)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path} is not valid UTF-8 (byte {error.object[error.start]:#04x} at offset "
+            f"{error.start}); save it as UTF-8, as TOML requires"
+        ) from None
+    except (OSError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(
             f"cannot read {path}: {error}; fix the file or remove [tool.aitax]"
         ) from None
@@ -142,11 +147,18 @@ def _parse_rule(entry: Any, index: int, path: Path) -> ModuleRule:
     if not isinstance(stage, str) or not stage:
         raise ConfigError(f"{where} has stage = {stage!r}; write a stage name such as 'inference'")
 
-    modules = entry.get("modules", [])
-    if isinstance(modules, str):
-        modules = [modules]
-    if not modules or not all(isinstance(m, str) and m for m in modules):
-        raise ConfigError(f"{where} has modules = {modules!r}; write a list of module names")
+    if "modules" not in entry:
+        raise ConfigError(f'{where} is missing the modules key; write modules = ["package.module"]')
+    modules = entry["modules"]
+    if (
+        not isinstance(modules, list)
+        or not modules
+        or not all(isinstance(m, str) and m for m in modules)
+    ):
+        raise ConfigError(
+            f"{where} has modules = {modules!r}; write a list of module names, "
+            'such as modules = ["acme.featurestore"]'
+        )
 
     functions = entry.get("functions", [])
     if not isinstance(functions, list) or not all(isinstance(f, str) for f in functions):

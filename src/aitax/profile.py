@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 import shutil
 import signal
 import subprocess
@@ -33,7 +34,7 @@ from aitax.capture.runner import (
     remove_spec_files,
     run_passes,
 )
-from aitax.capture.target import Target
+from aitax.capture.target import Target, target_source
 from aitax.config import Config, load_config
 from aitax.environment import collect_environment
 from aitax.errors import OutputError, OutputExistsError
@@ -76,48 +77,21 @@ def default_report_dir(target: Target, now: datetime) -> Path:
     return Path(target.cwd, "reports", f"{target.label}-{stamp}")
 
 
-# Entries of a folder that `aitax run` wrote. --force replaces only such folders.
-REPORT_DIR_ENTRIES = frozenset({
-    RUN_FILE, REPORT_FILE, CAPTURES_DIR, "cpu.prof", "cpu-pyinstrument.html",
-    "cpu.speedscope.json", "cpu.trace.json", "memory-flamegraph.html",
-})  # fmt: skip
-
-
-def _check_replaceable(path: Path, target: Target) -> None:
-    """Raise unless `path` is a report folder that --force may delete."""
-    resolved = path.resolve()
-    protected = [Path(target.cwd).resolve()]
-    if target.kind == "script":
-        protected.append(Path(target.cwd, target.name).resolve())
-    if any(resolved == p or resolved in p.parents for p in protected):
-        raise OutputError(
-            f"-o {path} contains the working folder or the target; --force replaces only report "
-            "folders, so choose another -o DIR"
-        )
-    entries = {entry.name for entry in path.iterdir()}
-    unexpected = sorted(entries - REPORT_DIR_ENTRIES)
-    if (RUN_FILE not in entries and entries) or unexpected:
-        shown = ", ".join(unexpected[:3]) or "no run.json"
-        raise OutputError(
-            f"{path} is not an aitax report folder ({shown}); --force replaces only report "
-            "folders, so choose another -o DIR"
-        )
-
-
 def prepare_report_dir(path: Path, force: bool, target: Target) -> Path:
-    """Create the report folder; replace an existing report folder only with `force`."""
-    if str(path) in ("", "."):
-        raise OutputError(f"-o {str(path)!r} is invalid; name a new folder for the report")
-    if path.exists():
+    """Create the report folder.
+
+    With `force`, an existing folder is reused only when every entry in it is one
+    that aitax writes, and only those entries are removed. The working directory,
+    the target's folders, their ancestors, the home directory and the filesystem
+    root are never reused.
+    """
+    if os.path.lexists(path):
+        _check_not_protected(path, target)
         if not force:
             raise OutputExistsError(
                 f"report folder {path} already exists; pass --force to replace it, or -o DIR"
             )
-        if not path.is_dir():
-            raise OutputError(f"{path} exists and is not a folder; choose another -o DIR")
-        _check_replaceable(path, target)
-        logger.info("replacing the report folder %s (--force)", path)
-        shutil.rmtree(path)
+        _clear_report_dir(path)
     try:
         (path / CAPTURES_DIR).mkdir(parents=True)
     except OSError as error:
@@ -127,22 +101,132 @@ def prepare_report_dir(path: Path, force: bool, target: Target) -> Path:
     return path
 
 
+def _check_not_protected(path: Path, target: Target) -> None:
+    """Raise OutputExistsError when `path` is a folder that aitax must never replace."""
+    reason = _protection_reason(Path(os.path.realpath(path)), target)
+    if reason is not None:
+        raise OutputExistsError(
+            f"report folder {path} {reason}, so aitax never replaces it; choose another -o DIR"
+        )
+
+
+def _protection_reason(folder: Path, target: Target) -> str | None:
+    if folder.parent == folder:
+        return "is the filesystem root"
+    for protected, description in _protected_paths(target):
+        if folder == protected:
+            return f"is {description}"
+        if folder in protected.parents:
+            return f"contains {description}"
+    return None
+
+
+def _protected_paths(target: Target) -> list[tuple[Path, str]]:
+    """Return the paths whose folders -o must not name, each with its description."""
+    protected = [
+        (Path(os.path.realpath(os.getcwd())), "the working directory"),
+        (Path(os.path.realpath(target.cwd)), "the target's working directory"),
+    ]
+    source = target_source(target)
+    if source is not None:
+        # Both the path as given and the file a symbolic link points to.
+        protected.append((Path(os.path.realpath(source.parent), source.name), "the target"))
+        protected.append((Path(os.path.realpath(source)), "the target"))
+    try:
+        protected.append((Path(os.path.realpath(Path.home())), "the home directory"))
+    except (RuntimeError, KeyError):
+        logger.debug("no home directory to protect: HOME is unset and the user has no entry")
+    return protected
+
+
+def _report_entries() -> frozenset[str]:
+    """Return the names of the entries that `aitax run` writes in a report folder."""
+    # Imported here because the exports module imports pyinstrument's renderers.
+    from aitax.report.exports import PROF_FILE, PYINSTRUMENT_HTML, SPEEDSCOPE_FILE, TRACE_FILE
+
+    return frozenset({
+        RUN_FILE, REPORT_FILE, CAPTURES_DIR, MEMORY_FLAMEGRAPH,
+        PROF_FILE, PYINSTRUMENT_HTML, SPEEDSCOPE_FILE, TRACE_FILE,
+    })  # fmt: skip
+
+
+def _foreign_entry(entry: os.DirEntry[str], report_entries: frozenset[str]) -> str | None:
+    """Describe `entry` when aitax did not write it; return None for an aitax entry."""
+    if entry.is_symlink():
+        return f"the symbolic link {entry.name!r}"
+    if entry.name == CAPTURES_DIR:
+        return None if entry.is_dir(follow_symlinks=False) else f"{entry.name!r}, not a folder"
+    if entry.name in report_entries or _is_atomic_write_leftover(entry.name, report_entries):
+        return None if entry.is_file(follow_symlinks=False) else f"{entry.name!r}, not a file"
+    return repr(entry.name)
+
+
+def _is_atomic_write_leftover(name: str, report_entries: frozenset[str]) -> bool:
+    """Match the `.NAME.XXXXXXXX.tmp` file that an interrupted atomic write leaves behind."""
+    return (
+        name.startswith(".")
+        and name.endswith(".tmp")
+        and any(name.startswith(f".{entry}.") for entry in report_entries)
+    )
+
+
+def _clear_report_dir(path: Path) -> None:
+    """Remove the aitax entries of the report folder `path`, or raise if it contains anything else."""
+    if path.is_symlink():
+        raise OutputExistsError(
+            f"report folder {path} is a symbolic link, so --force does not replace it; "
+            "choose another -o DIR"
+        )
+    if not path.is_dir():
+        raise OutputExistsError(f"{path} exists and is not a folder; choose another -o DIR")
+
+    report_entries = _report_entries()
+    try:
+        with os.scandir(path) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError as error:
+        raise OutputError(
+            f"cannot read report folder {path}: {error.strerror}; choose another -o DIR"
+        ) from None
+    for entry in entries:
+        foreign = _foreign_entry(entry, report_entries)
+        if foreign is not None:
+            raise OutputExistsError(
+                f"folder {path} is not an aitax report folder because it contains {foreign}; "
+                "--force replaces only report folders, so choose another -o DIR"
+            )
+
+    logger.info("replacing the report folder %s (--force)", path)
+    try:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                # rmtree removes the symbolic links inside the folder without following them.
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+    except OSError as error:
+        raise OutputError(
+            f"cannot clear report folder {path}: {error.strerror}; choose a writable -o DIR"
+        ) from None
+
+
 def profile_target(
     options: ProfileOptions, on_progress: ProgressCallback | None = None
 ) -> ProfileResult:
     """Run every pass of `options.target` and write run.json, report.html and the profile files."""
     started_at = datetime.now(UTC)
+    # An invalid [tool.aitax] stops the run before the report folder is made.
+    config = load_config(
+        Path(options.target.cwd, options.target.name)
+        if options.target.kind == "script"
+        else Path(options.target.cwd)
+    )
     report_dir = prepare_report_dir(
         options.out_dir or default_report_dir(options.target, started_at),
         options.force,
         options.target,
     )
     captures_dir = report_dir / CAPTURES_DIR
-    config = load_config(
-        Path(options.target.cwd, options.target.name)
-        if options.target.kind == "script"
-        else Path(options.target.cwd)
-    )
 
     settings = PassSettings(
         options.interval_s, options.native_memory, options.timeout_s, options.stdout_to_stderr
@@ -157,11 +241,14 @@ def profile_target(
     # Each pass's capture is analysed in another process as soon as the pass ends,
     # while the later passes run: the CPU views after the CPU pass, and the memory
     # analysis after the memory pass.
-    with ProcessPoolExecutor(
-        max_workers=2,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_ignore_interrupts,
-    ) as pool:
+    with (
+        _DeferredSignals() as deferred,
+        ProcessPoolExecutor(
+            max_workers=2,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ignore_interrupts,
+        ) as pool,
+    ):
         background = _Background(pool, captures_dir, report_dir)
         result = run_passes(
             options.target,
@@ -185,14 +272,45 @@ def profile_target(
         inputs.memory_capture = next((o.capture for o in outcomes if o.name == "memory"), None)
         run = build_run(inputs)
         run.artifacts.update(_finish_exports(background.exports))
-    if result.stop_reason is not None:
-        run.partial = True
-        run.stop_reason = result.stop_reason
-        run.notes.insert(
-            0, f"Partial run, {result.stop_reason}: this report holds what was measured until then."
-        )
-    _write_report(run, report_dir)
-    return ProfileResult(run, report_dir, result.stop_exit_code)
+        if result.stop_reason is not None:
+            run.partial = True
+            run.stop_reason = result.stop_reason
+            run.notes.insert(
+                0,
+                f"Partial run, {result.stop_reason}: this report holds what was measured until then.",
+            )
+        _write_report(run, report_dir)
+    return ProfileResult(run, report_dir, result.stop_exit_code or deferred.exit_code)
+
+
+class _DeferredSignals:
+    """Hold SIGINT and SIGTERM off while the passes' captures are analysed and written.
+
+    The runner handles signals while a pass runs. After the last pass, everything
+    is measured and only the report is left to write, so a signal then lets the
+    report finish and sets the exit status to 130 or 143.
+    """
+
+    def __init__(self) -> None:
+        self.exit_code: int | None = None
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def __enter__(self) -> _DeferredSignals:
+        for received in (signal.SIGINT, signal.SIGTERM):
+            self._previous[received] = signal.signal(received, self._on_signal)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for received, handler in self._previous.items():
+            signal.signal(received, handler)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        received = signal.Signals(signum)
+        if self.exit_code is None:
+            logger.warning(
+                "received %s; writing the report of what was measured first", received.name
+            )
+        self.exit_code = 130 if received == signal.SIGINT else 143
 
 
 def _inputs(
@@ -280,8 +398,15 @@ def _write_report(run: Run, report_dir: Path) -> None:
     from aitax.report.html import write_html
 
     run.artifacts["run data (JSON)"] = RUN_FILE
-    save_run(run, report_dir / RUN_FILE)
-    write_html(run, report_dir / REPORT_FILE)
+    try:
+        save_run(run, report_dir / RUN_FILE)
+        write_html(run, report_dir / REPORT_FILE)
+    except OSError as error:
+        raise OutputError(
+            f"cannot write the report in {report_dir}: {error.strerror or error}; the passes' "
+            f"captures are in {report_dir / CAPTURES_DIR}. Free space or fix permissions, then "
+            f"run aitax report {report_dir} if run.json was written"
+        ) from None
 
 
 class _CpuData:
@@ -422,7 +547,9 @@ MEMORY_FLAMEGRAPH = "memory-flamegraph.html"
 def _start_memray_flamegraph(capture_path: Path, report_dir: Path) -> subprocess.Popen[str]:
     """Start rendering memray's own flame graph of the capture next to the report."""
     output = report_dir / MEMORY_FLAMEGRAPH
-    command = [sys.executable, "-m", "memray", "flamegraph", "--force", "-o", str(output)]
+    # -P keeps the working directory off sys.path, so that a project's own
+    # random.py or json.py cannot shadow the modules memray imports.
+    command = [sys.executable, "-P", "-m", "memray", "flamegraph", "--force", "-o", str(output)]
     return subprocess.Popen(
         [*command, str(capture_path)],
         stdout=subprocess.DEVNULL,
@@ -440,6 +567,7 @@ def _finish_memray_flamegraph(process: subprocess.Popen[str]) -> bool:
         logger.warning("memray flamegraph timed out after 600 s; the report links no flame graph")
         return False
     if process.returncode != 0:
-        logger.warning("memray flamegraph failed: %s", stderr.strip()[-500:])
+        lines = stderr.strip().splitlines() or ["no error output"]
+        logger.warning("memray flamegraph failed: %s", lines[-1][:300])
         return False
     return True

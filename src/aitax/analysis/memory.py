@@ -71,6 +71,8 @@ class _Replay:
     """State of the replay: live blocks, current stage per thread, and running totals."""
 
     live: dict[int, tuple[int, _Site | None, int | None]] = field(default_factory=dict)
+    boundaries_expected: int = 0
+    boundaries_matched: int = 0
     heap: int = 0
     peak: int = 0
     stage_stack: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
@@ -153,8 +155,10 @@ def _replay(
 
         _allocate(state, record, stack, site_cache, is_user)
 
+    state.boundaries_expected = len(boundaries)
+    state.boundaries_matched = boundary_index
     if boundary_index != len(boundaries):
-        logger.warning(
+        logger.info(
             "matched %d of %d stage boundaries in the memory capture",
             boundary_index,
             len(boundaries),
@@ -315,6 +319,13 @@ def _profile(
     profile.heap_growth_per_request_bytes = growth
     profile.leak_suspects = _leak_suspects(state, growth, correlation)
     profile.notes.extend(_rss_notes(memray_peak, rss_peak_bytes))
+    if state.boundaries_matched < state.boundaries_expected:
+        profile.notes.append(
+            f"memray recorded {state.boundaries_matched} of the {state.boundaries_expected} stage "
+            "and request boundaries, so memory by stage and per request is incomplete. memray "
+            "follows Python calls through the profile hook, and a target that installs its own "
+            "(sys.setprofile, cProfile) stops it from seeing later calls."
+        )
     return profile
 
 

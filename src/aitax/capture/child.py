@@ -18,7 +18,7 @@ import time
 import traceback
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from aitax import markers
 from aitax.capture.capture_file import Capture, capture_to_json, write_json_atomic
@@ -180,6 +180,10 @@ def _run_target(spec: dict[str, Any], hooks: PassHooks) -> tuple[int, str | None
     Return the exit status and, if the target raised, its traceback.
     """
     result = _run_main(spec, hooks)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN and result[0] in (130, 143):
+        # Interrupted: write the capture first. The interpreter still waits for
+        # the target's threads when the pass exits, as python would.
+        return result
     try:
         _join_threads()
     except (KeyboardInterrupt, TerminatedError):
@@ -197,13 +201,27 @@ def _run_main(spec: dict[str, Any], hooks: PassHooks) -> tuple[int, str | None]:
     except SystemExit as exit_request:
         return _exit_status(exit_request), None
     except TerminatedError as error:
+        _ignore_interrupts()
         return 143, _format_target_traceback(error)
     except BaseException as error:
+        if isinstance(error, KeyboardInterrupt):
+            _ignore_interrupts()
         text = _format_target_traceback(error)
-        sys.stderr.write(text)
-        sys.stderr.flush()
+        if _is_open(sys.stderr):
+            sys.stderr.write(text)
+            sys.stderr.flush()
         return (130 if isinstance(error, KeyboardInterrupt) else 1), text
     return 0, None
+
+
+def _ignore_interrupts() -> None:
+    """Ignore further SIGINT and SIGTERM once the target has unwound from one.
+
+    Ctrl-C in a terminal reaches the pass twice: from the terminal, and forwarded
+    by aitax. The second must not cut short the capture of the first.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _join_threads() -> None:
@@ -270,7 +288,8 @@ def _exit_status(exit_request: SystemExit) -> int:
         return 0
     if isinstance(code, int):
         return code & 0xFF if code >= 0 else code % 256
-    sys.stderr.write(f"{code}\n")
+    if _is_open(sys.stderr):
+        sys.stderr.write(f"{code}\n")
     return 1
 
 
@@ -282,8 +301,15 @@ def _format_target_traceback(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, tb))
 
 
+def _is_open(stream: TextIO | None) -> bool:
+    """Return False when the target closed `stream` or set it to None."""
+    return stream is not None and not stream.closed
+
+
 if __name__ == "__main__":
     status = main(sys.argv[1:])
-    sys.stdout.flush()
-    sys.stderr.flush()
+    # Like the interpreter at exit, skip a standard stream that the target closed.
+    for stream in (sys.stdout, sys.stderr):
+        if _is_open(stream):
+            stream.flush()
     sys.exit(status)

@@ -77,6 +77,21 @@ def module_target(module: str, args: list[str], cwd: str | None = None) -> Targe
     return Target("module", module, tuple(args), workdir)
 
 
+def target_source(target: Target) -> Path | None:
+    """Return the path that runs as __main__: the script, folder or zipapp, or the module's file.
+
+    Returns None for a module without a file, such as a built-in or frozen one.
+    """
+    if target.kind == "script":
+        return Path(target.cwd, target.name)
+    spec = _find_module(target.name, target.cwd)
+    if spec is not None and spec.submodule_search_locations is not None:
+        spec = _find_module(target.name + ".__main__", target.cwd)
+    if spec is None or not spec.has_location or spec.origin is None:
+        return None
+    return Path(target.cwd, spec.origin)
+
+
 def _find_module(module: str, workdir: str) -> importlib.machinery.ModuleSpec | None:
     import sys
 

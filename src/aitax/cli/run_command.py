@@ -29,7 +29,7 @@ reports/<target>-<UTC time>/, or to -o DIR.
 
 PASS_TITLES = {
     "clean": "clean timing pass",
-    "cpu": "CPU pass (pyinstrument)",
+    "cpu": "CPU pass (stack sampler)",
     "line": "line pass (line_profiler)",
     "memory": "memory pass (memray)",
 }
@@ -81,10 +81,11 @@ def _add_pass_options(group: argparse._ArgumentGroup) -> None:
 
 
 def _add_output_options(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("-o", "--output", type=Path, metavar="DIR", help="report folder to write")
+    group.add_argument("-o", "--output", metavar="DIR", help="report folder to write")
     group.add_argument(
-        "--force", action="store_true", help="replace the report folder if it exists"
-    )
+        "--force", action="store_true",
+        help="replace the report folder if it exists and contains only files that aitax writes",
+    )  # fmt: skip
     group.add_argument(
         "--instance-cost-per-hour", type=float, metavar="DOLLARS",
         help="instance price for the cost per 1000 predictions (default: 0.0832, an AWS "
@@ -130,6 +131,15 @@ def _check_numbers(args: argparse.Namespace) -> None:
             )
 
 
+def _output_dir(text: str | None) -> Path | None:
+    # Path("") is Path("."), the working directory, so an empty -o is rejected as text.
+    if text is None:
+        return None
+    if not text:
+        raise AitaxError("-o '' is empty; name a folder for the report, such as -o rep")
+    return Path(text)
+
+
 def _check_pass_combination(passes: list[str], args: argparse.Namespace) -> None:
     if "line" in passes and "cpu" not in passes and not args.line_profile:
         raise AitaxError(
@@ -140,6 +150,7 @@ def _check_pass_combination(passes: list[str], args: argparse.Namespace) -> None
 
 def build_options(args: argparse.Namespace) -> ProfileOptions:
     _check_numbers(args)
+    out_dir = _output_dir(args.output)
     passes = parse_passes(args.passes)
     _check_pass_combination(passes, args)
 
@@ -153,7 +164,7 @@ def build_options(args: argparse.Namespace) -> ProfileOptions:
     return ProfileOptions(
         target=target,
         passes=passes,
-        out_dir=args.output,
+        out_dir=out_dir,
         force=args.force,
         interval_s=args.interval,
         instance_cost_per_hour=args.instance_cost_per_hour,
