@@ -176,7 +176,8 @@ def test_asyncio_await_time_counts_for_task_stage(write_script, tmp_path: Path) 
     fetch = next(s for s in report["stages"] if s["name"] == "feature_fetch")
     assert fetch["count"] == 20
     assert fetch["p50_ms"] >= 50
-    assert fetch["cpu_s"] < 0.5 * fetch["total_s"]
+    # Five tasks interleave on one thread, so no span's CPU time is its own.
+    assert fetch["cpu_s"] is None
     assert all(h["function"] not in ("epoll.poll", "select") for h in report["hotspots"])
 
 

@@ -7,6 +7,7 @@ import pytest
 from aitax.analysis.percentiles import percentile
 from aitax.analysis.stages import (
     attribute_stages,
+    interleaved_stage_names,
     marked_totals,
     request_stats,
     thin_sorted,
@@ -113,3 +114,22 @@ def test_thin_sorted_keeps_extremes() -> None:
     assert thinned[0] == 1.0
     assert thinned[-1] == 100_000.0
     assert thinned == sorted(thinned)
+
+
+def span(name: str, start: int, end: int, child: int = 0, thread: int = 1) -> StageEvent:
+    return StageEvent(name, start, end, end - start, child, child, thread, None, None)
+
+
+def test_nested_spans_are_not_interleaved() -> None:
+    spans = [span("outer", 0, 100, child=40), span("inner", 10, 50), span("next", 100, 120)]
+    assert interleaved_stage_names(spans) == set()
+
+
+def test_concurrent_tasks_are_interleaved() -> None:
+    tasks = [span("feature_fetch", start, start + 50) for start in (0, 5, 10)]
+    other_thread = [span("inference", 0, 10, thread=2)]
+
+    assert interleaved_stage_names(tasks + other_thread) == {"feature_fetch"}
+    totals = marked_totals(tasks + other_thread)
+    assert totals["feature_fetch"].interleaved
+    assert not totals["inference"].interleaved

@@ -30,10 +30,16 @@ class MarkedTotals:
     exclusive_ns: int = 0
     exclusive_cpu_ns: int = 0
     durations_ns: list[int] = field(default_factory=list)
+    # Set when spans of this stage overlapped other spans on the same thread
+    # without nesting in them: asyncio tasks that interleave. The thread's CPU
+    # clock then counts every task's work in each open span.
+    interleaved: bool = False
 
 
 def marked_totals(events: Iterable[StageEvent]) -> dict[str, MarkedTotals]:
     """Sum exclusive wall and CPU time per stage name; keep each span's inclusive duration."""
+    events = list(events)
+    interleaved_names = interleaved_stage_names(events)
     totals: dict[str, MarkedTotals] = {}
     for event in events:
         entry = totals.get(event.name)
@@ -45,7 +51,46 @@ def marked_totals(events: Iterable[StageEvent]) -> dict[str, MarkedTotals]:
         entry.exclusive_ns += max(0, duration - event.child_ns)
         entry.exclusive_cpu_ns += max(0, event.cpu_ns - event.child_cpu_ns)
         entry.durations_ns.append(duration)
+        entry.interleaved = event.name in interleaved_names
     return totals
+
+
+def interleaved_stage_names(events: Sequence[StageEvent]) -> set[str]:
+    """Return the names of stages that ran in concurrent tasks on one thread.
+
+    On a thread that runs one task at a time each instant belongs to one
+    innermost span, so the spans' exclusive times add up to the time they cover.
+    Interleaved asyncio tasks each count the same instants, and add up to more.
+    """
+    by_thread: dict[int, list[StageEvent]] = defaultdict(list)
+    for event in events:
+        by_thread[event.thread_id].append(event)
+
+    names: set[str] = set()
+    for spans in by_thread.values():
+        exclusive = sum(max(0, span.end_ns - span.start_ns - span.child_ns) for span in spans)
+        if exclusive > _covered_ns(spans) * (1 + CONCURRENCY_TOLERANCE):
+            names.update(span.name for span in spans)
+    return names
+
+
+# Clock reads between nested spans can add a little exclusive time; more than
+# this share over the covered time means concurrent tasks.
+CONCURRENCY_TOLERANCE = 0.01
+
+
+def _covered_ns(spans: Sequence[StageEvent]) -> int:
+    """Return the length of the union of the spans' intervals."""
+    covered = 0
+    end = None
+    for span in sorted(spans, key=lambda item: item.start_ns):
+        if end is None or span.start_ns > end:
+            covered += span.end_ns - span.start_ns
+            end = span.end_ns
+        elif span.end_ns > end:
+            covered += span.end_ns - end
+            end = span.end_ns
+    return covered
 
 
 def auto_fractions(samples: Sequence[Sample]) -> dict[str, float]:
@@ -92,7 +137,7 @@ def _marked_stage(entry: MarkedTotals, denominator: float) -> StageStats:
         name=entry.name,
         total_s=total_s,
         share=total_s / denominator if denominator > 0 else 0.0,
-        cpu_s=entry.exclusive_cpu_ns / 1e9,
+        cpu_s=None if entry.interleaved else entry.exclusive_cpu_ns / 1e9,
         count=len(entry.durations_ns),
         p50_ms=p50,
         p95_ms=p95,
