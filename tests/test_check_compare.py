@@ -299,13 +299,30 @@ def test_check_baseline_regression_fails(runs: Runs) -> None:
     assert "Significant regressions" in result.stderr
 
 
+def test_check_baseline_same_run_passes(runs: Runs) -> None:
+    # A run checked against itself has no change at all, so the default gate
+    # must pass whatever the load on the machine.
+    result = run_aitax(
+        "check", "--json", str(runs.fast), "--baseline", str(runs.fast), cwd=runs.work
+    )
+    assert result.returncode == 0, result.stderr
+    document = _json(result)
+    assert document["passed"] is True
+    assert document["comparison"]["regressions"] == 0
+    assert "No significant regression" in result.stderr
+
+
 def test_check_baseline_same_script_passes(runs: Runs) -> None:
-    # Totals of a one-second run vary by tens of percent on a busy machine, so
-    # this gate leaves out CPU time and the leftover `other` stage.
+    # Two runs of one script differ by load alone. On a busy two-core machine
+    # the feature_compute stage, about 30 us a call, moved its p50 by +70%, and
+    # totals of a one-second run move by tens of percent. So this gate leaves
+    # out that stage, CPU time and the leftover `other` stage, and counts only
+    # a doubling. test_check_baseline_regression_fails keeps the default 10%
+    # gate on a real, injected slowdown.
     result = run_aitax(
         "check", str(runs.fast_again), "--baseline", str(runs.fast),
-        "--max-regression", "50", "--ignore", "cpu_s", "--ignore", "stage.other.*",
-        cwd=runs.work,
+        "--max-regression", "100", "--ignore", "cpu_s", "--ignore", "stage.other.*",
+        "--ignore", "stage.feature_compute.*", cwd=runs.work,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "No significant regression" in result.stderr

@@ -109,7 +109,7 @@ def test_config_rules_load(tmp_path: Path) -> None:
     ("table", "message"),
     [
         ('[[tool.aitax.rules]]\nmodules = ["x"]\n', "has stage = None"),
-        ('[[tool.aitax.rules]]\nstage = "inference"\n', "has modules = \\[\\]"),
+        ('[[tool.aitax.rules]]\nstage = "inference"\n', "is missing the modules key"),
         ("[tool.aitax]\nreplace_default_rules = 1\n", "replace_default_rules = 1"),
         ('[tool.aitax]\ninstance_cost_per_hour = "cheap"\n', "instance_cost_per_hour = 'cheap'"),
         ("[tool.aitax\n", "cannot read"),

@@ -15,6 +15,11 @@ _IDENTIFIER_SEP = "\x00"
 _ATTRIBUTE_SEP = "\x01"
 _BUILTIN_FILE = "<built-in>"
 
+# Files of the frames that aitax's sampler inserts and that no code runs in: a
+# thread's root ("MainThread" in "<thread>") and "[N frames elided]" in "<aitax>",
+# as capture/sampler.py writes them.
+PSEUDO_FRAME_FILES = frozenset({"<thread>", "<aitax>"})
+
 AITAX_DIR = os.path.dirname(os.path.abspath(aitax.__file__))
 _RUNPY_FILES = (os.path.abspath(runpy.__file__), "<frozen runpy>")
 
@@ -112,3 +117,8 @@ def parse_frame(frame_id: str, resolver: ModuleResolver) -> FrameInfo:
 def is_harness_frame(frame: FrameInfo) -> bool:
     """Return True for aitax's own frames and the runpy frames that start the target."""
     return _is_under(frame.file, AITAX_DIR) or frame.file in _RUNPY_FILES
+
+
+def is_pseudo_frame(frame: FrameInfo) -> bool:
+    """Return True for the thread roots and elision markers that stand for no function."""
+    return frame.file in PSEUDO_FRAME_FILES

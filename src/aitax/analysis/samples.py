@@ -44,16 +44,29 @@ def build_samples(
     parsed: dict[str, FrameInfo | None] = {}
     samples: list[Sample] = []
     for (stack, seconds), label in zip(frame_records, labels, strict=True):
-        frames = [
-            frame
-            for frame_id in stack
-            if (frame := _parse_cached(frame_id, resolver, parsed)) is not None
-        ]
+        frames = _target_frames(stack, resolver, parsed)
         if not frames:
             continue
         stage = label if label is not None else classify(frames, user_rules, default_rules)
         samples.append(Sample(tuple(frames), float(seconds), label, stage))
     return samples
+
+
+def _target_frames(
+    stack: Sequence[str], resolver: ModuleResolver, parsed: dict[str, FrameInfo | None]
+) -> list[FrameInfo]:
+    """Return the target's frames of one stack: aitax's own frames are dropped, and so
+    is a C function that aitax's code called (a marker's ContextVar.set, say)."""
+    frames: list[FrameInfo] = []
+    caller_dropped = False
+    for frame_id in stack:
+        frame = _parse_cached(frame_id, resolver, parsed)
+        if frame is None or (frame.builtin and caller_dropped):
+            caller_dropped = True
+            continue
+        frames.append(frame)
+        caller_dropped = False
+    return frames
 
 
 def _parse_cached(

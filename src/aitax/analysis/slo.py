@@ -8,6 +8,7 @@ metrics where lower is better, `>=` for throughput.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 import re
@@ -31,6 +32,9 @@ _OPERATORS: dict[Operator, Callable[[float, float], bool]] = {
     "<": operator.lt,
     ">": operator.gt,
 }
+# The pass that measures wall time, latencies and stages, and the metrics it does not measure.
+TIMING_PASS = "clean"
+_MEMORY_PASS_METRICS = frozenset({"memory_peak_mb"})
 _EXPRESSION = re.compile(r"\s*(?P<metric>[^<>=\s]+)\s*(?P<operator><=|>=|<|>)\s*(?P<limit>\S+)\s*")
 
 
@@ -70,15 +74,24 @@ class CheckResult:
     stop_reason: str | None
     objectives: list[ObjectiveResult]
     comparison: Comparison | None = None
+    # Reasons the run's measurements cannot be trusted, from run_failures.
+    run_failures: list[str] = dataclasses.field(default_factory=list)
+    # Whether --allow-failed-run keeps run_failures from failing the check.
+    allow_failed_run: bool = False
 
     @property
     def failed_objectives(self) -> list[ObjectiveResult]:
         return [result for result in self.objectives if result.status in ("fail", "missing")]
 
     @property
+    def checked_objectives(self) -> list[ObjectiveResult]:
+        return [result for result in self.objectives if result.status != "skipped"]
+
+    @property
     def passed(self) -> bool:
         regressions = self.comparison.with_verdict("regression") if self.comparison else []
-        return not self.failed_objectives and not regressions
+        failed_run = bool(self.run_failures) and not self.allow_failed_run
+        return not self.failed_objectives and not regressions and not failed_run
 
 
 def parse_objective(text: str, source: str = "--slo") -> Objective:
@@ -165,20 +178,69 @@ def _evaluate_one(run: Run, objective: Objective, allow_missing: bool) -> Object
     return ObjectiveResult(objective, reading.value, "pass" if met else "fail")
 
 
+def is_timing_metric(key: str) -> bool:
+    """Return whether the metric `key` comes from the timing pass, which every metric but memray's does."""
+    return key not in _MEMORY_PASS_METRICS
+
+
+def timing_pass_failure(run: Run) -> str | None:
+    """Describe why `run` has no timing measurements, or return None when its timing pass finished."""
+    timing = next((result for result in run.passes if result.name == TIMING_PASS), None)
+    if timing is None:
+        return f"the {TIMING_PASS} (timing) pass did not run"
+    if timing.status != "ok":
+        detail = f": {timing.error}" if timing.error else ""
+        return f"the {TIMING_PASS} (timing) pass {timing.status}{detail}"
+    return None
+
+
+def run_failures(run: Run, needs_timing: bool) -> list[str]:
+    """List the reasons that `run` measured a failed target or nothing at all.
+
+    A non-zero target exit status counts unless the run is partial, because
+    aitax's own stop (--timeout, SIGINT, SIGTERM) sets that status, and partial
+    runs are checked and flagged as such. A failed or missing timing pass counts
+    only when `needs_timing`, because the timing metrics then read as zero or
+    cover only what the failed pass measured.
+    """
+    failures = []
+    if run.exit_code != 0 and not run.partial:
+        failures.append(f"the target exited with status {run.exit_code}")
+    timing_failure = timing_pass_failure(run)
+    if timing_failure and needs_timing:
+        failures.append(timing_failure)
+    return failures
+
+
 def check_run(
     run: Run,
     objectives: Iterable[Objective],
     allow_missing: bool,
     baseline: Run | None = None,
     settings: CompareSettings | None = None,
+    allow_failed_run: bool = False,
 ) -> CheckResult:
-    """Check `run` against the objectives and, given a baseline, for significant regressions."""
+    """Check `run` against the objectives and, given a baseline, for significant regressions.
+
+    The timing pass counts when an objective is on a timing metric or a baseline
+    is given, because the comparison reads timing metrics too.
+    """
+    objectives = list(objectives)
     comparison = None
+    needs_timing = baseline is not None or any(
+        is_timing_metric(objective.metric.key) for objective in objectives
+    )
+    failures = run_failures(run, needs_timing)
     if baseline is not None:
         comparison = compare_runs(baseline, run, settings or CompareSettings())
+        baseline_failure = timing_pass_failure(baseline)
+        if baseline_failure:
+            failures.append(f"in the baseline, {baseline_failure}")
     return CheckResult(
         partial=run.partial,
         stop_reason=run.stop_reason,
         objectives=evaluate(run, objectives, allow_missing),
         comparison=comparison,
+        run_failures=failures,
+        allow_failed_run=allow_failed_run,
     )

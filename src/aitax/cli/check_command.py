@@ -60,7 +60,10 @@ MiB is 2**20 bytes, and cost_per_1000 is in US dollars. The metrics:
 {_metric_lines()}
 
 A metric that RUN lacks, such as p99_ms when no requests were marked, fails its
-objective unless --allow-missing is given.
+objective unless --allow-missing is given. A run whose target exited with a
+non-zero status fails the check, and so does a run whose clean (timing) pass
+failed or did not run when an objective or --baseline reads timing metrics,
+unless --allow-failed-run is given.
 """
 
 
@@ -79,6 +82,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--allow-missing", action="store_true",
         help="skip objectives on metrics that the run lacks instead of failing them",
+    )  # fmt: skip
+    parser.add_argument(
+        "--allow-failed-run", action="store_true",
+        help="check a run whose target exited with a non-zero status or whose clean "
+        "(timing) pass failed, instead of failing the check",
     )  # fmt: skip
     parser.add_argument(
         "--baseline", type=Path, metavar="RUN",
@@ -120,7 +128,9 @@ def check(args: argparse.Namespace, console: Console) -> int:
 
     run = load_run_argument(args.run)
     baseline = load_run_argument(args.baseline) if args.baseline is not None else None
-    result = check_run(run, objectives, args.allow_missing, baseline, settings)
+    result = check_run(
+        run, objectives, args.allow_missing, baseline, settings, args.allow_failed_run
+    )
     if baseline is not None and result.comparison is not None:
         warn_about_runs(baseline, run, result.comparison)
     logger.info("checked %d objectives on %s", len(objectives), args.run)

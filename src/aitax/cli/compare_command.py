@@ -14,10 +14,12 @@ from rich.console import Console
 
 from aitax.analysis.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, BootstrapSettings
 from aitax.analysis.compare import DEFAULT_THRESHOLD_PCT, CompareSettings, Comparison, compare_runs
+from aitax.analysis.slo import timing_pass_failure
 from aitax.analysis.validation import find_invalid_field
 from aitax.errors import EXIT_CHECK_FAILED, EXIT_OK, AitaxError, ReportLoadError
 from aitax.model.io import RUN_FILE, load_run
 from aitax.model.run import Run
+from aitax.report._format import visible_text
 from aitax.report.comparison import comparison_json, print_comparison
 
 logger = logging.getLogger(__name__)
@@ -121,8 +123,10 @@ def load_run_argument(path: Path) -> Run:
 def warn_about_runs(baseline: Run, current: Run, comparison: Comparison) -> None:
     """Warn when the runs differ in target or environment, or when one of them is partial."""
     if comparison.differences:
-        listed = "; ".join(
-            f"{item.name} {item.baseline} vs {item.current}" for item in comparison.differences
+        listed = visible_text(
+            "; ".join(
+                f"{item.name} {item.baseline} vs {item.current}" for item in comparison.differences
+            )
         )
         logger.warning(
             "the runs differ in %s. Part of each change may come from these differences, "
@@ -130,6 +134,14 @@ def warn_about_runs(baseline: Run, current: Run, comparison: Comparison) -> None
             listed,
         )
     for name, run in (("baseline", baseline), ("current", current)):
+        failure = timing_pass_failure(run)
+        if failure is not None:
+            logger.warning(
+                "in the %s run %s, so its latency, throughput and time metrics are not "
+                "measurements and their changes mean nothing",
+                name,
+                visible_text(failure),
+            )
         if run.partial:
             logger.warning(
                 "the %s run is partial (%s); its values cover what was measured until the stop",

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from rich.console import Console
 
@@ -26,7 +27,7 @@ exit status:
   aitax run passes the target's own exit status through. Otherwise:
   0 success, 1 aitax check failed (an objective not met or a significant regression)
   or aitax compare --fail-on-regression found a significant regression,
-  2 invalid usage, 3 invalid target, 4 report folder exists (use --force),
+  2 invalid usage, 3 invalid target, 4 report folder exists or is not aitax's,
   5 report folder not writable, 6 unreadable report or run.json, 7 invalid [tool.aitax],
   130 interrupted by SIGINT, 143 stopped by SIGTERM or by --timeout (with a partial report).
 """
@@ -36,9 +37,28 @@ class _ArgumentParser(argparse.ArgumentParser):
     """An argparse parser whose usage errors print one line and exit with status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(
-            EXIT_USAGE, f"aitax: error: {message}; see aitax {self.prog.split()[-1]} --help\n"
-        )
+        # A subcommand's prog is "aitax check" and the top-level parser's is "aitax".
+        self.exit(EXIT_USAGE, f"aitax: error: {message}; see {self.prog} --help\n")
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler that writes to the `sys.stderr` of each record's time.
+
+    Tests and embedding programs replace and close `sys.stderr`, so a handler
+    bound to the object of one moment would write to a closed file later.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        # StreamHandler.__init__ and setStream assign the stream; this handler keeps none.
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def configure_logging(verbosity: int) -> None:
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("aitax: %(levelname)s: %(message)s"))
     root = logging.getLogger("aitax")
     root.handlers[:] = [handler]

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from aitax.errors import OutputExistsError, ReportLoadError
+from aitax.errors import OutputError, OutputExistsError, ReportLoadError
 from aitax.model.io import RUN_FILE, load_run
 from aitax.profile import REPORT_FILE
 
@@ -49,11 +49,22 @@ def report(args: argparse.Namespace, console: Console) -> int:
     run = load_run(folder / RUN_FILE)
 
     target: Path = args.output or folder / REPORT_FILE
+    if target.is_dir():
+        raise OutputError(f"{target} is a folder; pass -o with the path of an HTML file to write")
     if target.exists() and not args.force:
         raise OutputExistsError(f"{target} already exists; pass --force to replace it, or -o FILE")
+    if not target.parent.is_dir():
+        raise OutputError(
+            f"cannot write {target}: the folder {target.parent} does not exist; create it first"
+        )
     from aitax.report.html import write_html
 
-    write_html(run, target)
+    try:
+        write_html(run, target)
+    except OSError as error:
+        raise OutputError(
+            f"cannot write {target} ({error.strerror or error}); pass -o with a writable path"
+        ) from None
     if args.verbosity >= 0:
         console.print(f"Wrote {target}", markup=False, highlight=False)
     return 0

@@ -59,6 +59,13 @@ def load_run(path: Path) -> Run:
         raise ReportLoadError(
             f"{path} is unreadable ({error}); rerun aitax run to write it again"
         ) from None
+    except RecursionError:
+        # json nests one Python call per array or object level, so a deeply nested
+        # document exhausts the interpreter's recursion limit before it is parsed.
+        raise ReportLoadError(
+            f"{path} is invalid: its JSON is nested too deeply to parse; "
+            "rerun aitax run to write it again"
+        ) from None
     return run_from_dict(data, path)
 
 

@@ -221,11 +221,27 @@ def print_check(result: CheckResult, console: Console, run: Path) -> None:
                 style="bold yellow",
             )
         )
+    for failure in result.run_failures:
+        console.print(_run_failure_text(failure, result.allow_failed_run))
     if result.objectives:
         console.print(_objective_table(result.objectives))
     if result.comparison is not None:
         _print_regressions(result.comparison, console)
     console.print(_outcome_text(result))
+
+
+def _run_failure_text(failure: str, allowed: bool) -> Text:
+    reason = _format.visible_text(failure)
+    if allowed:
+        return Text(
+            f"Failed run: {reason}. --allow-failed-run was given, so the check goes on.",
+            style="bold yellow",
+        )
+    return Text(
+        f"Failed run: {reason}, so its measurements cannot pass a check. "
+        "Fix the target, or pass --allow-failed-run to check it anyway.",
+        style="bold red",
+    )
 
 
 def _print_regressions(comparison: Comparison, console: Console) -> None:
@@ -243,10 +259,17 @@ def _print_regressions(comparison: Comparison, console: Console) -> None:
 
 def _outcome_text(result: CheckResult) -> Text:
     failed = len(result.failed_objectives)
-    total = len(result.objectives)
+    checked = len(result.checked_objectives)
+    skipped = len(result.objectives) - checked
     parts = []
-    if total:
-        parts.append(f"{total - failed} of {total} objectives met")
+    if result.run_failures and not result.allow_failed_run:
+        parts.append("the run failed")
+    if checked:
+        parts.append(f"{checked - failed} of {checked} objectives met")
+    elif skipped:
+        parts.append("no objective was checked")
+    if skipped:
+        parts.append(f"{skipped} skipped for a missing metric")
     if result.comparison is not None:
         count = len(result.comparison.with_verdict("regression"))
         parts.append(f"{count} significant regression{'s' if count != 1 else ''}")
@@ -319,6 +342,8 @@ def check_json(result: CheckResult, run: Path, baseline: Path | None) -> dict[st
         "passed": result.passed,
         "partial": result.partial,
         "stop_reason": result.stop_reason,
+        "run_failures": result.run_failures,
+        "allow_failed_run": result.allow_failed_run,
         "objectives": [_objective_json(item) for item in result.objectives],
         "comparison": comparison,
     }

@@ -33,7 +33,7 @@ SEVERITY_STYLES: Final[dict[Severity, str]] = {
 
 
 def print_summary(run: Run, console: Console) -> None:
-    """Print the headline numbers, stages, hottest lines and top findings of `run`."""
+    """Print the headline numbers, stages, hottest lines, top findings and notes of `run`."""
     console.print(_title(run))
     if run.partial:
         console.print(_partial_line(run))
@@ -44,11 +44,14 @@ def print_summary(run: Run, console: Console) -> None:
     children = _children_block(run.child_processes)
     if children is not None:
         console.print(children)
-    console.print(_stage_table(run))
+    if run.stages:
+        console.print(_stage_table(run))
     lines = _lines_block(run)
     if lines is not None:
         console.print(lines)
     console.print(_findings_block(run))
+    if run.notes:
+        console.print(_notes_block(run.notes))
     logger.debug("Printed terminal summary of %s", run.target)
 
 
@@ -234,6 +237,16 @@ def _lines_block(run: Run) -> Table | None:
             _plain(_shorten(hottest.source.strip(), MAX_SOURCE_CHARACTERS)),
         )
     return table
+
+
+def _notes_block(notes: list[str]) -> Text:
+    """List every note of the run, each as one paragraph that rich wraps to the console width."""
+    block = Text("Notes", style="bold")
+    for note in notes:
+        block.append("\n")
+        # Line breaks inside a note would split its paragraph, so whitespace runs become spaces.
+        block.append(_format.visible_text(" ".join(note.split())))
+    return block
 
 
 def _hottest_line(profile: LineProfile) -> LineTiming:
