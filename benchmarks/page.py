@@ -363,10 +363,11 @@ def _overhead_section(results: BenchmarkResults) -> str:
         ["bare `python SCRIPT` (median wall time)"] + [_bare_cell(result) for result in columns]
     ]
     for name in results.pass_names:
-        rows.append([f"`--passes {name}`: pass process"] + [
+        passes = ",".join((*overhead.PASSES_NEEDED.get(name, ()), name))
+        rows.append([f"`--passes {passes}`: {name} pass process"] + [
             _cell(result, f"aitax:{name}", _pass_ratio(result, name)) for result in columns
         ])  # fmt: skip
-        rows.append([f"`--passes {name}`: whole command"] + [
+        rows.append([f"`--passes {passes}`: whole command"] + [
             _cell(result, f"aitax:{name}", _command_ratio(result, f"aitax:{name}")) for result in columns
         ])  # fmt: skip
     for name in results.pass_names:

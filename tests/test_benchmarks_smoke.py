@@ -80,7 +80,7 @@ def test_overhead_table_has_call_heavy_ratios(page: str) -> None:
     whole = table_rows(page, "all passes: whole `aitax run`")
     assert whole and re.search(r"\| \d+\.\d\dx", whole[0]), whole
 
-    cpu_pass = table_rows(page, "`--passes cpu`: pass process")
+    cpu_pass = table_rows(page, "`--passes cpu`: cpu pass process")
     assert cpu_pass and re.search(r"\| \d+\.\d\dx", cpu_pass[0]), cpu_pass
 
 
