@@ -31,7 +31,6 @@ from aitax.capture.runner import (
     PassOutcome,
     PassSettings,
     ProgressCallback,
-    remove_spec_files,
     run_passes,
 )
 from aitax.capture.target import Target, target_source
@@ -260,8 +259,6 @@ def profile_target(
             background.on_pass_done,
         )
         outcomes = result.outcomes
-        # Specs hold the target's arguments as given, secrets included.
-        remove_spec_files(captures_dir)
 
         artifacts: dict[str, str] = {}
         memory = background.finish_memory(outcomes, artifacts)

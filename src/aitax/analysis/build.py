@@ -93,7 +93,9 @@ def build_run(inputs: RunInputs) -> Run:
     children = child_processes(timing)
     notes.extend(_sampling_notes(samples, inputs.cpu_capture))
     notes.extend(_process_notes(children, inputs.line_capture))
-    notes.extend(_exit_status_notes(inputs.passes, timing.exit_code))
+    mismatch = _exit_status_mismatch_note(inputs.passes, timing)
+    if mismatch is not None:
+        notes.insert(0, mismatch)
     lines = line_profiles(inputs.line_results or [], stage_by_function(samples))
     context = RuleContext(
         wall_s=timing.wall_s,
@@ -166,17 +168,63 @@ def _process_notes(children: ChildProcesses | None, line_capture: Capture | None
     return notes
 
 
-def _exit_status_notes(passes: Sequence[PassResult], exit_code: int) -> list[str]:
-    """Warn when the target ended differently in some pass than in the one the times come from."""
-    notes = []
-    for result in passes:
-        if result.status == "ok" and result.exit_code is not None and result.exit_code != exit_code:
-            notes.append(
-                f"The target exited with status {result.exit_code} in the {result.name} pass but "
-                f"{exit_code} in the timing pass, so that pass may have measured a different run."
-            )
-            result.error = result.error or f"the target exited with status {result.exit_code}"
-    return notes
+# The results that each pass adds to the report, named in the note on passes that ended differently.
+_PASS_SECTIONS = {
+    "clean": "the timings",
+    "cpu": "the CPU samples (hotspots, stage split, findings)",
+    "memory": "the memory profile",
+    "line": "the line timings",
+}
+
+
+def _exit_status_mismatch_note(passes: Sequence[PassResult], timing: Capture) -> str | None:
+    """Describe the passes in which the target exited with another status than in the timing pass.
+
+    Each pass runs the target again, so a program that changes its own state or
+    reads from a terminal can end differently from one pass to the next.
+    """
+    differing = [
+        result
+        for result in passes
+        if result.status == "ok"
+        and result.exit_code is not None
+        and result.exit_code != timing.exit_code
+    ]
+    if not differing:
+        return None
+    for result in differing:
+        result.error = result.error or f"the target exited with status {result.exit_code}"
+
+    names_by_status: dict[int, list[str]] = {}
+    for result in differing:
+        assert result.exit_code is not None
+        names_by_status.setdefault(result.exit_code, []).append(result.name)
+    statuses = _join_words(
+        [
+            f"{status} in the {_join_words(names)} pass{'es' if len(names) > 1 else ''}"
+            for status, names in names_by_status.items()
+        ]
+    )
+    sections = _join_words(
+        [
+            _PASS_SECTIONS.get(result.name, f"the {result.name} pass's results")
+            for result in differing
+        ]
+    )
+    return (
+        f"The passes measured different runs: the target exited with status "
+        f"{timing.exit_code} in the {timing.pass_name} pass, which the times come from, but "
+        f"with status {statuses}. So {sections} come from a run that ended differently. "
+        "This happens when the program changes state that it reads (a file, a database) or "
+        "reads interactive input, which only the first pass gets. Make each run start from "
+        "the same state and input, or choose fewer passes with --passes."
+    )
+
+
+def _join_words(words: Sequence[str]) -> str:
+    if len(words) < 2:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _fallback_timing(inputs: RunInputs, notes: list[str]) -> Capture:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from aitax.capture.capture_file import Capture, read_capture, write_json_atomic
+from aitax.capture.capture_file import Capture, read_capture
 from aitax.capture.child import CAPTURE_NAME
 from aitax.capture.target import Target
 
@@ -188,26 +189,37 @@ def _run_one(
     stop: _Stop,
     deadline: float | None,
 ) -> PassOutcome:
-    spec_path = captures_dir / f"{name}.spec.json"
-    write_json_atomic(spec_path, {**_spec(target, name, captures_dir), **extras})
+    spec = {**_spec(target, name, captures_dir), **extras}
     log_path = None if owns_terminal else captures_dir / f"{name}.log"
-    command = [sys.executable, "-P", "-m", "aitax.capture.child", str(spec_path)]
-
     started = time.perf_counter()
     with _output_stream(log_path) as output:
-        process = subprocess.Popen(
-            command,
-            cwd=target.cwd,
-            stdin=subprocess.PIPE
-            if stdin_bytes is not None
-            else (None if owns_terminal else subprocess.DEVNULL),
-            stdout=output
-            if output is not None
-            else (sys.stderr if settings.stdout_to_stderr else None),
-            stderr=subprocess.STDOUT if output is not None else None,
-        )
+        # The spec contains the target's arguments as given, secrets included, so it goes
+        # to the pass through a pipe and is never written to disk. The pass reads the
+        # pipe as the file /dev/fd/N, which Linux and macOS provide.
+        spec_read, spec_write = os.pipe()
+        command = [sys.executable, "-P", "-m", "aitax.capture.child", f"/dev/fd/{spec_read}"]
+        try:
+            process = subprocess.Popen(
+                command,
+                cwd=target.cwd,
+                stdin=subprocess.PIPE
+                if stdin_bytes is not None
+                else (None if owns_terminal else subprocess.DEVNULL),
+                stdout=output
+                if output is not None
+                else (sys.stderr if settings.stdout_to_stderr else None),
+                stderr=subprocess.STDOUT if output is not None else None,
+                pass_fds=(spec_read,),
+            )
+        except BaseException:
+            os.close(spec_write)
+            raise
+        finally:
+            # Only the pass keeps the read end, so writes fail once it exits.
+            os.close(spec_read)
         stop.process = process
         try:
+            _send_spec(spec_write, spec)
             if stdin_bytes is not None:
                 _feed_stdin(process, stdin_bytes)
             returncode = _wait(process, stop, deadline)
@@ -269,6 +281,21 @@ class _output_stream:
             self.handle.close()
 
 
+def _send_spec(pipe_fd: int, spec: dict[str, Any]) -> None:
+    """Write the spec to the pass's pipe and close the pipe, so that the pass reads it to its end.
+
+    A spec larger than the pipe's buffer blocks here until the pass reads it,
+    which the pass does first. ASCII JSON carries arguments that are not valid
+    UTF-8 (surrogate escapes) unchanged.
+    """
+    payload = json.dumps(spec).encode("ascii")
+    try:
+        with open(pipe_fd, "wb", closefd=True) as pipe:
+            pipe.write(payload)
+    except BrokenPipeError:
+        logger.debug("the pass exited before reading its spec; see its exit status and log")
+
+
 def _feed_stdin(process: subprocess.Popen[bytes], payload: bytes) -> None:
     assert process.stdin is not None
     try:
@@ -324,11 +351,6 @@ def _missing_capture_reason(returncode: int, log_path: Path | None) -> str:
     if log_path is not None:
         reason += f"; see {log_path.name}"
     return reason
-
-
-def remove_spec_files(captures_dir: Path) -> None:
-    for path in captures_dir.glob("*.spec.json"):
-        path.unlink(missing_ok=True)
 
 
 def exit_code_of(outcomes: Sequence[PassOutcome]) -> int:

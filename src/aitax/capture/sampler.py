@@ -45,6 +45,10 @@ THREAD_FILE = "<thread>"
 # such as while modules are imported, and reading them at the full rate there
 # made the example's CPU pass about a third slower.
 MAX_SAMPLER_SHARE = 0.03
+# The longest wait between samples. One sample that names a C function in a
+# large module body can take tens of milliseconds, once, and the wait after it
+# must not leave seconds of the run unsampled.
+MAX_WAIT_S = 0.05
 # Threads whose name starts with this prefix belong to aitax and are not sampled.
 OWN_THREAD_PREFIX = "aitax-"
 
@@ -111,7 +115,8 @@ class StackSampler:
                 if self.errors == 1:
                     logger.exception("the CPU sampler failed to read a stack; it goes on")
             last = now
-            wait_s = max(self.interval, (time.thread_time() - cpu_before) / MAX_SAMPLER_SHARE)
+            cost_s = time.thread_time() - cpu_before
+            wait_s = min(max(self.interval, cost_s / MAX_SAMPLER_SHARE), MAX_WAIT_S)
         self.sampler_cpu_s = time.thread_time()
 
     def _sample(self, seconds: float) -> None:

@@ -1,4 +1,4 @@
-"""Many model calls of one row each, where one call over a batch of rows pays the fixed cost once."""
+"""Many model calls of one item each, where one call over a batch pays the fixed cost once."""
 
 from __future__ import annotations
 
@@ -19,18 +19,16 @@ class BatchRule:
 
     def evaluate(self, context: RuleContext) -> list[Finding]:
         calls = [event for event in context.stage_events if event.name == INFERENCE]
-        if len(calls) < MIN_CALLS:
+        if len(calls) < MIN_CALLS or not _calls_a_model(context):
             return []
 
-        # Calls outside a marked request have an unknown number of rows: only calls
-        # inside requests of one item count as single-row calls.
+        # aitax does not see the model's input, so a call's item count comes from its
+        # request marker. Calls outside a marked request have an unknown count, and
+        # only calls inside one-item requests count as one-item calls.
         sizes = _request_sizes(context)
         call_sizes = [sizes.get(event.request_id, 0) for event in calls]
         single = sum(1 for size in call_sizes if size == 1)
         if single / len(calls) < MIN_SINGLE_ROW_FRACTION:
-            return []
-
-        if not _calls_a_model(context):
             return []
 
         sized = [(event, size) for event, size in zip(calls, call_sizes, strict=True) if size > 0]
@@ -43,15 +41,18 @@ class BatchRule:
                 self,
                 context,
                 stage=INFERENCE,
-                title="Model called one row at a time",
+                title="Model called once per one-item request",
                 evidence=(
-                    f"{single:,} of {len(calls):,} inference calls had one row; "
-                    f"{basis}, so nearly all of each call is fixed cost."
+                    f"{single:,} of {len(calls):,} inference calls ran in requests marked as "
+                    f"one item (aitax.request(size=1), the default); {basis}. The item count "
+                    "comes from these markers, because aitax does not see the model's input. "
+                    "If each call already gets a batch, mark its size with "
+                    "aitax.request(size=len(batch))."
                 ),
                 estimate=Estimate(
                     saving,
-                    f"{single:,} single-row calls x {format_ms(fixed_s)} fixed cost, "
-                    f"paid once per {ASSUMED_BATCH_SIZE} rows instead of once per row",
+                    f"{single:,} one-item calls x {format_ms(fixed_s)} fixed cost, "
+                    f"paid once per {ASSUMED_BATCH_SIZE} items instead of once per item",
                 ),
                 fix=(
                     "Gather requests into batches (a micro-batching queue, or one call over all "
@@ -70,6 +71,8 @@ class BatchRule:
 
 def _calls_a_model(context: RuleContext) -> bool:
     """Return True when CPU samples of the inference stage show a model library's predict call."""
+    # NOTE: an inference stage that lasts only a few sampling intervals in all may
+    # get no samples, and then the rule stays silent even when a model runs there.
     return any(
         sample.stage == INFERENCE and any(is_model_inference_call(frame) for frame in sample.frames)
         for sample in context.samples
@@ -85,7 +88,9 @@ def _fixed_cost(calls: list[StageEvent], sizes: list[int]) -> tuple[float, str]:
     durations = sorted((event.end_ns - event.start_ns) / 1e9 for event in calls)
     median = durations[len(durations) // 2]
     if len(set(sizes)) < 2:
-        return median, f"the median call took {format_ms(median)}"
+        return median, (
+            f"the median call took {format_ms(median)}, which the estimate counts as fixed cost"
+        )
 
     mean_size = sum(sizes) / len(sizes)
     raw = [(event.end_ns - event.start_ns) / 1e9 for event in calls]
