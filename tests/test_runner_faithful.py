@@ -178,6 +178,7 @@ def test_asyncio_await_time_counts_for_task_stage(write_script, tmp_path: Path) 
     assert fetch["p50_ms"] >= 50
     # Five tasks interleave on one thread, so no span's CPU time is its own.
     assert fetch["cpu_s"] is None
+    assert any("concurrent tasks on one thread" in note for note in report["notes"])
     assert all(h["function"] not in ("epoll.poll", "select") for h in report["hotspots"])
 
 

@@ -82,6 +82,13 @@ def build_run(inputs: RunInputs) -> Run:
         notes.append("No CPU samples: time outside marked stages is reported as 'other'.")
 
     stages = attribute_stages(timing.wall_s, marked, fractions)
+    interleaved = sorted(entry.name for entry in marked.values() if entry.interleaved)
+    if interleaved:
+        notes.append(
+            f"Stages {', '.join(interleaved)} ran in concurrent tasks on one thread (asyncio), "
+            "and a thread's CPU clock counts every task that ran while a span was open, so "
+            "their CPU time is left out. Their wall times add up over the tasks."
+        )
     requests = request_stats(timing.requests)
     if requests.count == 0:
         notes.append(

@@ -45,7 +45,7 @@ THREAD_FILE = "<thread>"
 # such as while modules are imported, and reading them at the full rate there
 # made the example's CPU pass about a third slower.
 MAX_SAMPLER_SHARE = 0.03
-# The longest wait between samples. One sample that names a C function in a
+# The maximum wait between samples. One sample that names a C function in a
 # large module body can take tens of milliseconds, once, and the wait after it
 # must not leave seconds of the run unsampled.
 MAX_WAIT_S = 0.05
