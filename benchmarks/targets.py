@@ -58,7 +58,7 @@ CALL_HEAVY = Pipeline(
     title="call-heavy (pandas row loop)",
     script=PIPELINES_DIR / "call_heavy.py",
     full_args=("--rows", "15000"),
-    quick_args=("--rows", "500"),
+    quick_args=("--rows", "4000"),
 )
 NATIVE_HEAVY = Pipeline(
     name="native_heavy",
