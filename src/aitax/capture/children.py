@@ -47,7 +47,7 @@ CHILD_PROCESSES_KEY: Final = "child_processes"
 
 @dataclass(frozen=True)
 class ProcessSample:
-    """What one poll reads of a process. `start` and the pid together identify the process."""
+    """The values that one poll reads of a process. `start` and the pid together identify it."""
 
     start: float
     name: str

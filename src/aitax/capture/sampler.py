@@ -8,10 +8,10 @@ goes back to sleep. Stacks are turned into pyinstrument's frame identifiers only
 once, when the pass ends, so that the CPU views built on pyinstrument keep working.
 
 While another thread runs Python code, the sampler waits for the GIL for up to
-the interpreter's switch interval (5 ms by default, 0.1 ms in the CPU pass), and
-a C function that holds the GIL delays the sample until it returns. So samples
-come less often than every `interval`, and each is weighted by the wall time
-since the previous one, which keeps the totals right.
+the interpreter's switch interval (5 ms by default, 0.1 ms in the CPU pass). A C
+function that holds the GIL delays the sample until it returns. So samples come
+less often than every `interval`, and each is weighted by the wall time since
+the previous one, which keeps the totals right.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
-from aitax.errors import OutputError, OutputExistsError, ReportLoadError
-from aitax.model.io import RUN_FILE, load_run
+from aitax.errors import OutputError, OutputExistsError
+from aitax.model.io import RUN_FILE, load_run, report_folder
 from aitax.profile import REPORT_FILE
 
 HELP = """\
@@ -38,14 +38,7 @@ def add_parser(commands: Any) -> None:
 
 
 def report(args: argparse.Namespace, console: Console) -> int:
-    folder: Path = args.report_dir
-    if folder.name == RUN_FILE and folder.is_file():
-        # A run.json stands for the report folder that holds it.
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ReportLoadError(
-            f"report folder {folder} not found; pass a folder that aitax run wrote"
-        )
+    folder = report_folder(args.report_dir)
     run = load_run(folder / RUN_FILE)
 
     target: Path = args.output or folder / REPORT_FILE

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from aitax.errors import ReportLoadError
-from aitax.model.io import RUN_FILE, load_run
+from aitax.model.io import RUN_FILE, load_run, report_folder
 from aitax.profile import MEMORY_FLAMEGRAPH, REPORT_FILE
 from aitax.report.exports import PROF_FILE, PYINSTRUMENT_HTML
 
@@ -55,14 +55,7 @@ def _require(path: Path, what: str) -> Path:
 
 
 def view(args: argparse.Namespace, console: Console) -> int:
-    folder: Path = args.report_dir
-    if folder.name == RUN_FILE and folder.is_file():
-        # A run.json stands for the report folder that holds it.
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ReportLoadError(
-            f"report folder {folder} not found; pass a folder that aitax run wrote"
-        )
+    folder = report_folder(args.report_dir)
     load_run(folder / RUN_FILE)
 
     if args.cpu:

@@ -46,6 +46,16 @@ def save_run(run: Run, path: Path) -> None:
     write_json_atomic(path, _finite(run.to_json_dict()))
 
 
+def report_folder(path: Path) -> Path:
+    """Return the report folder that `path` names: the folder itself, or the folder of its run.json."""
+    folder = path.parent if path.name == RUN_FILE and path.is_file() else path
+    if not folder.is_dir():
+        raise ReportLoadError(
+            f"report folder {folder} not found; pass a folder that aitax run wrote"
+        )
+    return folder
+
+
 def load_run(path: Path) -> Run:
     """Read a `run.json`; raise ReportLoadError with the reason when it is missing or invalid."""
     try:
