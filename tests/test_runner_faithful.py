@@ -92,13 +92,13 @@ def test_target_profiler_leaves_sampling_working(write_script, tmp_path: Path) -
 
         def work_before():
             total = 0
-            for i in range(400_000):
+            for i in range(2_000_000):
                 total += i * i
             return total
 
         def work_under_own_profiler():
             total = 0
-            for i in range(400_000):
+            for i in range(2_000_000):
                 total += i * i
             return total
 
